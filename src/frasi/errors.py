@@ -1,0 +1,56 @@
+"""The one exception tree of frasi.
+
+    FrasiError                 every error frasi raises on purpose
+    ├── InputError             bad user input: empty text, unreadable file, missing column
+    ├── ModelNotFoundError     a model name or path that resolves to nothing
+    ├── ModelLoadError         a model folder that exists but is corrupt or partial
+    ├── OutputError            an output path that cannot be written
+    └── MissingExtraError      an optional dependency is not installed
+
+Each message says what was received, what was expected, and how to fix it. The CLI
+prints ``str(error)`` on one line and exits with code 2.
+"""
+
+from __future__ import annotations
+
+
+class FrasiError(Exception):
+    """Base class of every error frasi raises on purpose."""
+
+
+class InputError(FrasiError, ValueError):
+    """The input (texts, files, columns, arguments) is not usable."""
+
+
+class ModelNotFoundError(FrasiError, LookupError):
+    """A model name or path resolves to nothing."""
+
+
+class ModelLoadError(FrasiError):
+    """A model folder exists but cannot be loaded (corrupt, partial, wrong format)."""
+
+
+class OutputError(FrasiError, OSError):
+    """An output path cannot be written."""
+
+
+class MissingExtraError(FrasiError, ImportError):
+    """An optional dependency is missing; the message names the extra to install."""
+
+    def __init__(self, package: str, extra: str, purpose: str) -> None:
+        super().__init__(
+            f"{purpose} needs the optional package {package!r}, which is not installed; "
+            f"install it with: pip install 'frasi[{extra}]'"
+        )
+        self.package = package
+        self.extra = extra
+
+
+def require(module: str, *, extra: str, purpose: str):
+    """Import and return an optional module, or raise MissingExtraError naming the extra."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingExtraError(module.split(".")[0], extra, purpose) from exc
