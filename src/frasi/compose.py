@@ -1,0 +1,116 @@
+"""Compose a sentence encoder from any transformer encoder folder.
+
+The stack is the one seed notebooks build by hand::
+
+    Transformer -> Pooling (cls | mean | max | weightedmean) -> [Dense(size, activation)] -> [Normalize]
+
+and it is saved as a standard sentence-transformers folder that reloads identically.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .errors import InputError, ModelLoadError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sentence_transformers import SentenceTransformer
+
+    from .encoder import Encoder
+
+POOLING_MODES: tuple[str, ...] = ("cls", "mean", "max", "weightedmean")
+ACTIVATIONS: dict[str, str] = {"tanh": "Tanh", "relu": "ReLU", "gelu": "GELU", "identity": "Identity",
+                               "sigmoid": "Sigmoid"}
+
+
+def compose_modules(
+    encoder: str,
+    *,
+    pooling: str = "mean",
+    dense_dim: int | None = None,
+    dense_activation: str = "tanh",
+    normalize: bool = False,
+    max_length: int | None = None,
+    prompts: dict[str, str] | None = None,
+    default_prompt_name: str | None = None,
+    seed: int = 0,
+    device: str = "cpu",
+) -> SentenceTransformer:
+    """Build the SentenceTransformer stack over the encoder folder or Hub id ``encoder``."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.base.modules import Dense, Normalize, Transformer
+    from sentence_transformers.sentence_transformer.modules import Pooling
+
+    if pooling not in POOLING_MODES:
+        raise InputError(f"pooling must be one of {', '.join(POOLING_MODES)}; got {pooling!r}")
+    if dense_activation not in ACTIVATIONS:
+        raise InputError(f"dense activation must be one of {', '.join(ACTIVATIONS)}; got {dense_activation!r}")
+    if dense_dim is not None and (not isinstance(dense_dim, int) or dense_dim < 1):
+        raise InputError(f"dense size must be a positive integer, got {dense_dim!r}")
+    if max_length is not None and (not isinstance(max_length, int) or max_length < 4):
+        raise InputError(f"max_length must be an integer >= 4, got {max_length!r}")
+
+    transformer = Transformer(encoder, max_seq_length=max_length)
+    hidden = transformer.get_embedding_dimension()
+    modules = [transformer, Pooling(hidden, pooling_mode=pooling)]
+    if dense_dim is not None:
+        # Seeded so that composing twice gives the same (untrained) projection.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            modules.append(Dense(hidden, dense_dim,
+                                 activation_function=getattr(torch.nn, ACTIVATIONS[dense_activation])()))
+    if normalize:
+        modules.append(Normalize())
+    return SentenceTransformer(modules=modules, device=device, prompts=prompts,
+                               default_prompt_name=default_prompt_name)
+
+
+def compose(
+    encoder: str | os.PathLike[str],
+    *,
+    pooling: str = "mean",
+    dense_dim: int | None = None,
+    dense_activation: str = "tanh",
+    normalize: bool = True,
+    max_length: int | None = None,
+    prompts: dict[str, str] | None = None,
+    default_prompt_name: str | None = None,
+    seed: int = 0,
+    device: str = "cpu",
+) -> Encoder:
+    """Compose an :class:`~frasi.Encoder` from a plain transformer encoder.
+
+    Args:
+        encoder: a Hugging Face encoder folder (``config.json`` + weights + tokenizer) or Hub id.
+        pooling: ``cls``, ``mean``, ``max`` or ``weightedmean``.
+        dense_dim: add a Dense layer with this output size (seeded initialisation).
+        dense_activation: the Dense layer's activation (``tanh``, ``relu``, ``gelu``, ``identity``, ``sigmoid``).
+        normalize: end with L2 normalisation.
+        max_length: maximum tokens per input (default: the model's).
+        prompts / default_prompt_name: named prompts, as in sentence-transformers.
+        seed: seed of the Dense layer's initialisation.
+
+    Save the result with :meth:`Encoder.save`; it reloads with ``Encoder.load(path)`` or
+    plain ``SentenceTransformer(path)`` and gives identical embeddings.
+    """
+    from .encoder import Encoder, _quiet_loading
+    from .sources import check_model_folder
+
+    path = os.fspath(encoder)
+    local = os.path.exists(path)
+    if local:
+        check_model_folder(Path(path))
+    try:
+        with _quiet_loading():
+            model = compose_modules(path, pooling=pooling, dense_dim=dense_dim, dense_activation=dense_activation,
+                                    normalize=normalize, max_length=max_length, prompts=prompts,
+                                    default_prompt_name=default_prompt_name, seed=seed, device=device)
+    except InputError:
+        raise
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelLoadError(f"cannot compose a model from {path}: {first}") from exc
+    return Encoder(model, name=os.path.basename(os.path.normpath(path)), source="local" if local else "hub")

@@ -1,0 +1,372 @@
+"""Encoder: texts in, sentence embeddings out.
+
+An :class:`Encoder` wraps a ``sentence_transformers.SentenceTransformer`` (loaded from a
+folder, a packaged model or a Hub id; see :mod:`frasi.sources`) and adds what notebooks
+do by hand: input checks, prompts chosen per use, a documented long-text policy,
+token inspection and atomic saving. One string gives a 1-D float32 array; a list gives
+a 2-D array.
+
+Prompts. Models that define prompts (multilingual-e5-small: ``query`` -> "query: ",
+``passage`` -> "passage: ") get their default prompt for symmetric uses (similarity,
+STS, classification features): for e5 that is "query: ". Search encodes queries with
+the ``query`` prompt and the corpus with ``passage``. ``prompt=""`` disables prompts;
+``prompt="..."`` sets one explicitly.
+
+Long texts. ``long_texts="truncate"`` (default) cuts each text at the model's maximum
+length and logs how many texts were cut; :meth:`Encoder.count_truncated` returns that
+number. ``long_texts="chunk"`` splits a long text into overlapping windows of tokens
+(``chunk_overlap`` tokens shared between neighbours), encodes each window with the same
+prompt and averages the window embeddings weighted by their token counts; the average
+is L2-normalised when the model normalises its outputs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator, Literal, Sequence
+
+import numpy as np
+
+from .errors import InputError, ModelLoadError, OutputError
+from .io import validate_texts
+from .sources import DEFAULT_MODEL, ResolvedModel, resolve
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sentence_transformers import SentenceTransformer
+
+logger = logging.getLogger(__name__)
+
+Precision = Literal["float32", "int8", "uint8", "binary", "ubinary"]
+PRECISIONS: tuple[str, ...] = ("float32", "int8", "uint8", "binary", "ubinary")
+LONG_TEXT_POLICIES: tuple[str, ...] = ("truncate", "chunk")
+
+
+def show_progress_default() -> bool:
+    """Progress bars show on a terminal when frasi's log level lets INFO through."""
+    return sys.stderr.isatty() and logging.getLogger("frasi").getEffectiveLevel() <= logging.INFO
+
+
+@contextlib.contextmanager
+def _quiet_loading() -> Iterator[None]:
+    """Silence transformers' per-weight progress bar and load report while a model loads."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    level = hf_logging.get_verbosity()
+    st_logger = logging.getLogger("sentence_transformers")
+    st_level = st_logger.level
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    st_logger.setLevel(logging.ERROR)  # its notes on default prompts are frasi's business
+    try:
+        yield
+    finally:
+        st_logger.setLevel(st_level)
+        hf_logging.set_verbosity(level)
+        if was_enabled:
+            hf_logging.enable_progress_bar()
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """What the tokenizer makes of one text (``frasi tokenize``)."""
+
+    text: str
+    prompt: str
+    tokens: list[str]
+    ids: list[int]
+    decoded: str
+    n_tokens: int
+    max_length: int
+    truncated: bool
+    embedding_shape: tuple[int, int]  # token-embedding matrix: (tokens kept, hidden size)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "text": self.text, "prompt": self.prompt, "tokens": self.tokens, "ids": self.ids,
+            "decoded": self.decoded, "n_tokens": self.n_tokens, "max_length": self.max_length,
+            "truncated": self.truncated, "embedding_shape": list(self.embedding_shape),
+        }
+
+
+class Encoder:
+    """A sentence-embedding model with a small, checked API.
+
+    Build one with :meth:`Encoder.load` (any model name or folder) or
+    :func:`frasi.compose` (a plain encoder plus pooling); wrap an existing
+    ``SentenceTransformer`` with ``Encoder(model)``.
+    """
+
+    def __init__(self, model: SentenceTransformer, *, name: str | None = None, source: str = "object") -> None:
+        self.model = model
+        self.name = name or type(model).__name__
+        self.source = source
+
+    # ------------------------------------------------------------------ loading
+
+    @classmethod
+    def load(cls, name_or_path: str | os.PathLike[str] = DEFAULT_MODEL, *, device: str = "cpu",
+             cache: Path | None = None) -> Encoder:
+        """Load a model by folder, packaged name (default ``multilingual-e5-small``) or Hub id."""
+        resolved = resolve(name_or_path, cache=cache)
+        return cls(_load_sentence_transformer(resolved, device), name=resolved.name, source=resolved.source)
+
+    # ------------------------------------------------------------------ properties
+
+    @property
+    def tokenizer(self):
+        return self.model.tokenizer
+
+    @property
+    def dimension(self) -> int:
+        """Size of the sentence embeddings."""
+        return int(self.model.get_embedding_dimension())
+
+    @property
+    def max_length(self) -> int:
+        """Maximum number of tokens per input, special tokens and prompt included."""
+        return int(self.model.max_seq_length)
+
+    @property
+    def prompts(self) -> dict[str, str]:
+        """The model's named prompts with a non-empty text (e.g. ``{"query": "query: "}``)."""
+        return {k: v for k, v in (self.model.prompts or {}).items() if v}
+
+    @property
+    def default_prompt(self) -> str:
+        """The prompt used when none is asked for ("" when the model has none)."""
+        name = self.model.default_prompt_name
+        return (self.model.prompts or {}).get(name, "") if name else ""
+
+    @property
+    def normalizes(self) -> bool:
+        """Whether the model's last module L2-normalises its output."""
+        return any(type(m).__name__ == "Normalize" for m in self.model)
+
+    def __repr__(self) -> str:
+        return f"Encoder(name={self.name!r}, dimension={self.dimension}, max_length={self.max_length})"
+
+    # ------------------------------------------------------------------ prompts
+
+    def resolve_prompt(self, prompt_name: str | None = None, prompt: str | None = None) -> str:
+        """Return the prompt text for a named prompt, an explicit prompt, or the default."""
+        if prompt is not None and prompt_name is not None:
+            raise InputError("pass either prompt or prompt_name, not both")
+        if prompt is not None:
+            return prompt
+        if prompt_name is not None:
+            # A named prompt the model lacks means "no prompt" (all-MiniLM has no "passage").
+            return (self.model.prompts or {}).get(prompt_name, "")
+        return self.default_prompt
+
+    # ------------------------------------------------------------------ encoding
+
+    def encode(
+        self,
+        texts: str | Sequence[str],
+        *,
+        prompt_name: str | None = None,
+        prompt: str | None = None,
+        batch_size: int = 32,
+        normalize: bool = False,
+        precision: Precision = "float32",
+        long_texts: Literal["truncate", "chunk"] = "truncate",
+        chunk_overlap: int = 32,
+        show_progress: bool | None = None,
+    ) -> np.ndarray:
+        """Encode one text (1-D array) or a list of texts (2-D array, one row per text).
+
+        Args:
+            prompt_name: a named prompt of the model (``"query"``, ``"passage"``).
+            prompt: an explicit prompt text; ``""`` disables prompts.
+            batch_size: texts per forward pass (texts are sorted by length first).
+            normalize: L2-normalise the embeddings (models that end in Normalize already do).
+            precision: ``float32``, or ``int8``/``uint8``/``binary``/``ubinary`` quantized
+                as in sentence-transformers (int8 ranges are calibrated on the texts
+                encoded together).
+            long_texts: ``truncate`` (default) or ``chunk``; see the module docstring.
+            chunk_overlap: tokens shared by neighbouring windows when chunking.
+            show_progress: progress bar; default follows the terminal and the log level.
+        """
+        single = isinstance(texts, str)
+        items = validate_texts(texts)
+        _check_choice("precision", precision, PRECISIONS)
+        _check_choice("long_texts", long_texts, LONG_TEXT_POLICIES)
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise InputError(f"batch_size must be a positive integer, got {batch_size!r}")
+        prompt_text = self.resolve_prompt(prompt_name, prompt)
+        show = show_progress_default() if show_progress is None else show_progress
+
+        if long_texts == "chunk":
+            vectors = self._encode_chunked(items, prompt_text, batch_size, normalize, chunk_overlap, show)
+            if precision != "float32":
+                from sentence_transformers.util.quantization import quantize_embeddings
+
+                vectors = quantize_embeddings(vectors, precision=precision)
+        else:
+            truncated = self.count_truncated(items, prompt=prompt_text)
+            if truncated:
+                logger.warning(
+                    "%d of %d texts are longer than %d tokens and were truncated; "
+                    "use long_texts='chunk' (--long-texts chunk) to embed them whole",
+                    truncated, len(items), self.max_length,
+                )
+            vectors = self._encode(items, prompt_text, batch_size, normalize, precision, show)
+        return vectors[0] if single else vectors
+
+    def _encode(self, texts: list[str], prompt: str, batch_size: int, normalize: bool,
+                precision: str, show: bool) -> np.ndarray:
+        out = self.model.encode(
+            texts, prompt=prompt, batch_size=batch_size, normalize_embeddings=normalize,
+            precision=precision, convert_to_numpy=True, show_progress_bar=show,
+        )
+        return out.astype(np.float32, copy=False) if precision == "float32" else out
+
+    def _encode_chunked(self, texts: list[str], prompt: str, batch_size: int, normalize: bool,
+                        overlap: int, show: bool) -> np.ndarray:
+        windows, owners, weights = [], [], []
+        for i, text in enumerate(texts):
+            for piece, n_tokens in self.split_long_text(text, prompt=prompt, overlap=overlap):
+                windows.append(piece)
+                owners.append(i)
+                weights.append(n_tokens)
+        vectors = self._encode(windows, prompt, batch_size, False, "float32", show)
+        out = np.zeros((len(texts), vectors.shape[1]), dtype=np.float64)
+        totals = np.zeros(len(texts), dtype=np.float64)
+        np.add.at(out, owners, vectors * np.asarray(weights, dtype=np.float64)[:, None])
+        np.add.at(totals, owners, weights)
+        out /= totals[:, None]
+        if normalize or self.normalizes:
+            out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        return out.astype(np.float32)
+
+    def split_long_text(self, text: str, *, prompt: str = "", overlap: int = 32) -> list[tuple[str, int]]:
+        """Split ``text`` into windows that fit the model with ``prompt``; return (window, tokens).
+
+        Windows are substrings of the original text cut at token boundaries; a text that
+        fits is returned whole.
+        """
+        budget = self.max_length - self._n_special_tokens() - self._n_tokens(prompt)
+        if budget < 8:
+            raise InputError(f"the prompt {prompt!r} leaves no room for text in {self.max_length} tokens")
+        if not isinstance(overlap, int) or not 0 <= overlap < budget // 2:
+            raise InputError(f"chunk_overlap must be an integer in [0, {budget // 2}), got {overlap!r}")
+        with _quiet_tokenizer():
+            enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, truncation=False)
+        offsets = enc["offset_mapping"]
+        if len(offsets) <= budget:
+            return [(text, max(len(offsets), 1))]
+        windows, start, step = [], 0, budget - overlap
+        while True:
+            end = min(start + budget, len(offsets))
+            piece = text[offsets[start][0] : offsets[end - 1][1]]
+            if piece.strip():
+                windows.append((piece, end - start))
+            if end == len(offsets):
+                return windows
+            start += step
+
+    def _n_tokens(self, text: str) -> int:
+        if not text:
+            return 0
+        with _quiet_tokenizer():
+            return len(self.tokenizer(text, add_special_tokens=False, truncation=False)["input_ids"])
+
+    def _n_special_tokens(self) -> int:
+        return len(self.tokenizer("", add_special_tokens=True)["input_ids"])
+
+    def count_truncated(self, texts: str | Sequence[str], *, prompt_name: str | None = None,
+                        prompt: str | None = None) -> int:
+        """How many of ``texts`` exceed the model's maximum length (and get truncated)."""
+        items = validate_texts(texts)
+        prompt_text = self.resolve_prompt(prompt_name, prompt)
+        with _quiet_tokenizer():
+            lengths = self.tokenizer([prompt_text + t for t in items], add_special_tokens=True,
+                                     truncation=False)["input_ids"]
+        return sum(len(ids) > self.max_length for ids in lengths)
+
+    # ------------------------------------------------------------------ tokens
+
+    def tokenize(self, text: str, *, prompt_name: str | None = None, prompt: str | None = None) -> TokenInfo:
+        """Tokenize one text as the model will see it (prompt and special tokens included)."""
+        (text,) = validate_texts([text]) if isinstance(text, str) else validate_texts(text)
+        prompt_text = self.resolve_prompt(prompt_name, prompt)
+        with _quiet_tokenizer():
+            full = self.tokenizer(prompt_text + text, add_special_tokens=True, truncation=False)["input_ids"]
+        kept = full[: self.max_length]
+        if len(full) > self.max_length:  # truncation keeps the closing special token
+            kept = full[: self.max_length - 1] + full[-1:]
+        return TokenInfo(
+            text=text, prompt=prompt_text, tokens=self.tokenizer.convert_ids_to_tokens(kept), ids=list(kept),
+            decoded=self.tokenizer.decode(kept, skip_special_tokens=True), n_tokens=len(full),
+            max_length=self.max_length, truncated=len(full) > self.max_length,
+            embedding_shape=(len(kept), int(self.model[0].get_embedding_dimension())),
+        )
+
+    # ------------------------------------------------------------------ saving
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Save as a standard sentence-transformers folder, atomically; return its path."""
+        import shutil
+        import tempfile
+
+        target = Path(path).expanduser()
+        if target.exists() and (not target.is_dir() or any(target.iterdir())):
+            raise OutputError(f"cannot save the model to {target}: it exists and is not an empty folder")
+        if not target.parent.is_dir():
+            raise OutputError(f"cannot save the model to {target}: folder {target.parent} does not exist")
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+        try:
+            self.model.save(str(tmp))
+            tmp.chmod(0o755)
+            if target.exists():
+                target.rmdir()
+            os.replace(tmp, target)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return target
+
+
+@contextlib.contextmanager
+def _quiet_tokenizer() -> Iterator[None]:
+    """Counting tokens of long texts must not warn about sequence length."""
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+
+
+def _check_choice(name: str, value: str, choices: Sequence[str]) -> None:
+    if value not in choices:
+        raise InputError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+
+
+def _load_sentence_transformer(resolved: ResolvedModel, device: str) -> SentenceTransformer:
+    """Load a resolved folder; a plain encoder folder gets mean pooling, as sentence-transformers does."""
+    from sentence_transformers import SentenceTransformer
+
+    path = resolved.path
+    try:
+        with _quiet_loading():
+            if (path / "modules.json").is_file():
+                return SentenceTransformer(str(path), device=device, local_files_only=True)
+            from .compose import compose_modules
+
+            logger.info("%s is a plain encoder folder: adding mean pooling", path)
+            return compose_modules(str(path), pooling="mean", device=device)
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelLoadError(
+            f"cannot load the model in {path}: {first}; the folder may be corrupt or partial "
+            "(re-save it, or delete it so frasi converts or downloads it again)"
+        ) from exc
