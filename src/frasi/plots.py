@@ -1,0 +1,48 @@
+"""Figures: a similarity heatmap with readable labels (needs the ``plot`` extra)."""
+
+from __future__ import annotations
+
+import io
+import os
+from typing import Sequence
+
+import numpy as np
+
+from .errors import require
+from .io import write_bytes
+
+
+def _short(label: str, width: int = 40) -> str:
+    label = " ".join(label.split())
+    return label if len(label) <= width else label[: width - 1] + "…"
+
+
+def heatmap_png(path: str | os.PathLike[str], scores: np.ndarray, row_labels: Sequence[str],
+                col_labels: Sequence[str] | None = None, *, title: str = "", metric: str = "cosine") -> None:
+    """Write a heatmap of ``scores`` to a PNG file (atomically)."""
+    require("matplotlib", extra="plot", purpose="drawing a heatmap")
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    col_labels = row_labels if col_labels is None else col_labels
+    n_rows, n_cols = scores.shape
+    fig, ax = plt.subplots(figsize=(min(4 + 0.6 * n_cols, 30), min(2.5 + 0.45 * n_rows, 30)), dpi=120)
+    image = ax.imshow(scores, cmap="viridis", aspect="auto")
+    ax.set_xticks(range(n_cols), [_short(t) for t in col_labels], rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(n_rows), [_short(t) for t in row_labels], fontsize=8)
+    if n_rows * n_cols <= 400:
+        threshold = (np.nanmax(scores) + np.nanmin(scores)) / 2
+        for i in range(n_rows):
+            for j in range(n_cols):
+                ax.text(j, i, f"{scores[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                        color="black" if scores[i, j] > threshold else "white")
+    fig.colorbar(image, ax=ax, label=metric)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    write_bytes(path, buffer.getvalue())
