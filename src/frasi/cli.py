@@ -120,10 +120,11 @@ def models(as_json: Json = False, quiet: Quiet = False) -> None:
                     "models": [vars(r) for r in rows]})
         return
     table = Table(title=f"packaged models (cache: {frasi.cache_dir()})")
-    for name in ("name", "status", "location", "description"):
-        table.add_column(name, overflow="fold")
+    table.add_column("name", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("location", overflow="fold")
     for r in rows:
-        table.add_row(r.name + (" (default)" if r.name == DEFAULT_MODEL else ""), r.status, r.location, r.description)
+        table.add_row(r.name + (" (default)" if r.name == DEFAULT_MODEL else ""), r.status, r.location)
     out.print(table)
     out.print("Any local sentence-transformers or Hugging Face encoder folder, or a Hub id when online, works too.")
 
@@ -242,9 +243,9 @@ def similarity(
             _emit_json({"texts": candidates, "metric": metric, "scores": scores.round(6).tolist()})
         else:
             table = Table(title=f"{metric} similarity ({encoder.name})")
-            table.add_column("")
+            table.add_column("", max_width=28, no_wrap=True)
             for i in range(len(candidates)):
-                table.add_column(str(i + 1), justify="right")
+                table.add_column(str(i + 1), justify="right", min_width=5, no_wrap=True)
             for i, (text, row) in enumerate(zip(candidates, scores)):
                 table.add_row(f"{i + 1} {_short(text)}", *(f"{s:.3f}" for s in row))
             out.print(table)
