@@ -50,6 +50,8 @@ File = Annotated[Optional[Path], typer.Option("--file", "-f", help="Read texts f
 Column = Annotated[Optional[str], typer.Option("--column", "-c", help="Column holding the texts in a table file.")]
 Prompt = Annotated[Optional[str], typer.Option("--prompt", help='Prompt text to prepend; "" disables the model\'s prompt.')]
 Metric = Annotated[str, typer.Option("--metric", help="cosine, dot or euclidean (negative distance).")]
+SearchMetric = Annotated[Optional[str], typer.Option(
+    "--metric", help="cosine (default), dot or euclidean (negative distance); a saved index keeps its own.")]
 BatchSize = Annotated[int, typer.Option("--batch-size", min=1, help="Texts per forward pass.")]
 
 
@@ -282,7 +284,7 @@ def search(
     column: Column = None,
     queries_file: Annotated[Optional[Path], typer.Option("--queries-file", help="Read the queries from a file.")] = None,
     top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="Results per query.")] = 10,
-    metric: Metric = "cosine",
+    metric: SearchMetric = None,
     index_kind: Annotated[str, typer.Option("--index-kind", help="auto, exact or faiss (approximate, HNSW).")] = "auto",
     index: Annotated[Optional[Path], typer.Option("--index", help="Load a saved index instead of encoding the corpus.")] = None,
     save_index: Annotated[Optional[Path], typer.Option("--save-index", help="Save the corpus index to this folder.")] = None,
@@ -292,7 +294,8 @@ def search(
     """Semantic search: the top-K corpus texts for each query (queries use the model's
     "query" prompt, the corpus its "passage" prompt)."""
     _setup_logging(quiet)
-    frasi.similarity.check_metric(metric)
+    if metric is not None:
+        frasi.similarity.check_metric(metric)
     if index_kind not in ("auto", "exact", "faiss"):
         raise InputError(f"--index-kind must be auto, exact or faiss; got {index_kind!r}")
     if corpus is None:
@@ -306,12 +309,15 @@ def search(
     encoder = _load(model)
     if index is not None:
         built = frasi.load_index(index)
+        if metric is not None and metric != built.metric:
+            raise InputError(f"the index in {index} was built for {built.metric} scores, not {metric}; "
+                             "drop --metric or rebuild the index with --save-index")
         if len(built) != len(docs) or built.dim != encoder.dimension:
             raise InputError(f"the index in {index} holds {len(built)} vectors of dim {built.dim}, but the corpus "
                              f"has {len(docs)} texts and the model dim {encoder.dimension}; rebuild it with --save-index")
     else:
         vectors = encoder.encode(docs, prompt_name="passage", batch_size=batch_size)
-        built = frasi.build_index(vectors, kind=index_kind, metric=metric)
+        built = frasi.build_index(vectors, kind=index_kind, metric=metric or "cosine")
         if save_index is not None:
             built.save(save_index)
     query_vectors = encoder.encode(query_texts, prompt_name="query", batch_size=batch_size)

@@ -10,10 +10,9 @@ and it is saved as a standard sentence-transformers folder that reloads identica
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import InputError, ModelLoadError
+from .errors import InputError
 
 if TYPE_CHECKING:  # pragma: no cover
     from sentence_transformers import SentenceTransformer
@@ -96,21 +95,14 @@ def compose(
     Save the result with :meth:`Encoder.save`; it reloads with ``Encoder.load(path)`` or
     plain ``SentenceTransformer(path)`` and gives identical embeddings.
     """
-    from .encoder import Encoder, _quiet_loading
-    from .sources import check_model_folder
+    from .encoder import Encoder, load_checked
+    from .sources import resolve
 
-    path = os.fspath(encoder)
-    local = os.path.exists(path)
-    if local:
-        check_model_folder(Path(path))
-    try:
-        with _quiet_loading():
-            model = compose_modules(path, pooling=pooling, dense_dim=dense_dim, dense_activation=dense_activation,
-                                    normalize=normalize, max_length=max_length, prompts=prompts,
-                                    default_prompt_name=default_prompt_name, seed=seed, device=device)
-    except InputError:
-        raise
-    except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelLoadError(f"cannot compose a model from {path}: {first}") from exc
-    return Encoder(model, name=os.path.basename(os.path.normpath(path)), source="local" if local else "hub")
+    # Same resolution as Encoder.load: a missing folder or an unknown Hub id fails within
+    # seconds with ModelNotFoundError instead of transformers' minute of retries.
+    resolved = resolve(encoder)
+    model = load_checked(resolved.path, lambda: compose_modules(
+        str(resolved.path), pooling=pooling, dense_dim=dense_dim, dense_activation=dense_activation,
+        normalize=normalize, max_length=max_length, prompts=prompts, default_prompt_name=default_prompt_name,
+        seed=seed, device=device))
+    return Encoder(model, name=resolved.name, source=resolved.source)

