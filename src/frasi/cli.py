@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 import frasi
+from frasi.encoder import LONG_TEXT_POLICIES, PRECISIONS, check_choice
 from frasi.errors import FrasiError, InputError
 from frasi.io import EMBEDDING_SUFFIXES, check_output_path, read_texts, validate_texts, write_embeddings, write_json
 from frasi.sources import DEFAULT_MODEL
@@ -56,10 +57,16 @@ BatchSize = Annotated[int, typer.Option("--batch-size", min=1, help="Texts per f
 
 
 def _setup_logging(quiet: bool) -> None:
-    from rich.logging import RichHandler
-
+    """frasi's messages go to stderr: through rich on a terminal, one plain line each otherwise."""
     root = logging.getLogger("frasi")
-    root.handlers[:] = [RichHandler(console=err, show_time=False, show_path=False, markup=False)]
+    if sys.stderr.isatty():
+        from rich.logging import RichHandler
+
+        handler: logging.Handler = RichHandler(console=err, show_time=False, show_path=False, markup=False)
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    root.handlers[:] = [handler]
     root.setLevel(logging.WARNING if quiet else logging.INFO)
     root.propagate = False
 
@@ -173,6 +180,8 @@ def embed(
         raise InputError("pass --output FILE (.npy, .parquet or .jsonl) or --json to print the vectors")
     if output is not None:
         check_output_path(output, EMBEDDING_SUFFIXES)
+    check_choice("precision", precision, PRECISIONS)
+    check_choice("long_texts", long_texts, LONG_TEXT_POLICIES)
     items = _texts(texts, file, column)
     encoder = _load(model)
     start = time.perf_counter()
@@ -304,6 +313,9 @@ def search(
         check_output_path(output, RECORD_SUFFIXES)
     if save_index is not None and index is not None:
         raise InputError("--index and --save-index exclude each other")
+    if save_index is not None and save_index.exists() and not (save_index / "index.json").is_file() and (
+            save_index.is_file() or any(save_index.iterdir())):
+        raise InputError(f"--save-index {save_index} exists and is not an index folder; choose a new folder")
     query_texts = _texts(queries, queries_file, None, what="queries")
     docs = read_texts(corpus, column=column)
     encoder = _load(model)
@@ -432,6 +444,8 @@ def main(argv: list[str] | None = None) -> int:
     Usage errors are click's (exit 2); a FrasiError is bad input (exit 2); anything
     else is a bug (exit 1, traceback with FRASI_DEBUG=1).
     """
+    root = logging.getLogger("frasi")
+    saved = root.handlers[:], root.level, root.propagate
     try:
         app(args=argv, prog_name="frasi", standalone_mode=True)
     except SystemExit as exc:
@@ -449,6 +463,8 @@ def main(argv: list[str] | None = None) -> int:
             raise
         err.print(f"internal error: {type(exc).__name__}: {exc} (set FRASI_DEBUG=1 for the traceback)")
         return 1
+    finally:
+        root.handlers[:], root.level, root.propagate = saved
     return 0
 
 

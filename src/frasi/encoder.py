@@ -212,8 +212,8 @@ class Encoder:
         """
         single = isinstance(texts, str)
         items = validate_texts(texts)
-        _check_choice("precision", precision, PRECISIONS)
-        _check_choice("long_texts", long_texts, LONG_TEXT_POLICIES)
+        check_choice("precision", precision, PRECISIONS)
+        check_choice("long_texts", long_texts, LONG_TEXT_POLICIES)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise InputError(f"batch_size must be a positive integer, got {batch_size!r}")
         if precision in ("int8", "uint8") and len(items) < 2:
@@ -373,7 +373,7 @@ def _quiet_tokenizer() -> Iterator[None]:
         hf_logging.set_verbosity(level)
 
 
-def _check_choice(name: str, value: str, choices: Sequence[str]) -> None:
+def check_choice(name: str, value: str, choices: Sequence[str]) -> None:
     if value not in choices:
         raise InputError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
 
