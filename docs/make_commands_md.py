@@ -36,7 +36,7 @@ SECTIONS: list[tuple[str, str, list[list[str]]]] = [
     ]),
     ("frasi similarity", "One query ranked against many texts, or the full matrix of a set "
      "(with an optional heatmap PNG).", [
-        ["frasi", "similarity", "¿Sube el salario mínimo?", "--file", "noticias_es.txt", "--query",
+        ["frasi", "similarity", "--file", "noticias_es.txt", "--query",
          "¿Sube el salario mínimo?", "--top-k", "4"],
         ["frasi", "similarity", "Il treno è in ritardo", "Il Frecciarossa delle 8 è in ritardo di venti minuti.",
          "Il treno per Milano parte dal binario 4.", "Domani è prevista pioggia su tutto il nord Italia."],

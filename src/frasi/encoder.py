@@ -243,10 +243,16 @@ class Encoder:
 
     def _encode(self, texts: list[str], prompt: str, batch_size: int, normalize: bool,
                 precision: str, show: bool) -> np.ndarray:
-        out = self.model.encode(
-            texts, prompt=prompt, batch_size=batch_size, normalize_embeddings=normalize,
-            precision=precision, convert_to_numpy=True, show_progress_bar=show,
-        )
+        st_logger = logging.getLogger("sentence_transformers")
+        st_level = st_logger.level
+        st_logger.setLevel(logging.ERROR)  # int8 calibration notes: documented in encode()
+        try:
+            out = self.model.encode(
+                texts, prompt=prompt, batch_size=batch_size, normalize_embeddings=normalize,
+                precision=precision, convert_to_numpy=True, show_progress_bar=show,
+            )
+        finally:
+            st_logger.setLevel(st_level)
         return out.astype(np.float32, copy=False) if precision == "float32" else out
 
     def _encode_chunked(self, texts: list[str], prompt: str, batch_size: int, normalize: bool,
