@@ -50,10 +50,13 @@ SECTIONS: list[tuple[str, str, list[list[str]]]] = [
          "--top-k", "2"],
         ["frasi", "search", "ola de calor", "--corpus", "noticias_es.txt", "--top-k", "2",
          "--save-index", "{tmp}/noticias-index"],
+        ["frasi", "search", "quando parte il treno?", "--corpus", "frasi_it.csv", "--column", "testo",
+         "--top-k", "2", "--json"],
     ]),
     ("frasi paraphrases", "The most similar pairs in a corpus.", [
         ["frasi", "paraphrases", "--file", "noticias_es.txt", "--max-pairs", "4"],
         ["frasi", "paraphrases", "--file", "frasi_it.csv", "--column", "testo", "--max-pairs", "2"],
+        ["frasi", "paraphrases", "--file", "faq_en.jsonl", "--max-pairs", "2", "--model", "all-MiniLM-L6-v2"],
     ]),
     ("frasi compose", "Build Transformer -> Pooling -> [Dense] -> [Normalize] from a plain encoder "
      "folder and save it as a sentence-transformers folder (here over the converted e5 folder, "

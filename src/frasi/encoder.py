@@ -52,6 +52,18 @@ def show_progress_default() -> bool:
 
 
 @contextlib.contextmanager
+def _muted(name: str) -> Iterator[None]:
+    """Let only errors through the named logger while the block runs."""
+    log = logging.getLogger(name)
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
+
+
+@contextlib.contextmanager
 def _quiet_loading() -> Iterator[list[str]]:
     """Silence transformers and sentence-transformers while a model loads or saves.
 
@@ -70,17 +82,14 @@ def _quiet_loading() -> Iterator[list[str]]:
     hf_handlers, hf_propagate = hf_root.handlers[:], hf_root.propagate
     was_enabled = hf_logging.is_progress_bar_enabled()
     level = hf_logging.get_verbosity()
-    st_logger = logging.getLogger("sentence_transformers")
-    st_level = st_logger.level
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_warning()
     hf_root.handlers[:] = [_Collect(logging.WARNING)]
     hf_root.propagate = False
-    st_logger.setLevel(logging.ERROR)  # its notes on default prompts are frasi's business
     try:
-        yield captured
+        with _muted("sentence_transformers"):  # its notes on default prompts are frasi's business
+            yield captured
     finally:
-        st_logger.setLevel(st_level)
         hf_root.handlers[:] = hf_handlers
         hf_root.propagate = hf_propagate
         hf_logging.set_verbosity(level)
@@ -243,16 +252,11 @@ class Encoder:
 
     def _encode(self, texts: list[str], prompt: str, batch_size: int, normalize: bool,
                 precision: str, show: bool) -> np.ndarray:
-        st_logger = logging.getLogger("sentence_transformers")
-        st_level = st_logger.level
-        st_logger.setLevel(logging.ERROR)  # int8 calibration notes: documented in encode()
-        try:
+        with _muted("sentence_transformers"):  # its int8 calibration note is documented in encode()
             out = self.model.encode(
                 texts, prompt=prompt, batch_size=batch_size, normalize_embeddings=normalize,
                 precision=precision, convert_to_numpy=True, show_progress_bar=show,
             )
-        finally:
-            st_logger.setLevel(st_level)
         return out.astype(np.float32, copy=False) if precision == "float32" else out
 
     def _encode_chunked(self, texts: list[str], prompt: str, batch_size: int, normalize: bool,
