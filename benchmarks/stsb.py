@@ -107,7 +107,6 @@ def run_frasi(model_name: str, sets: dict, batch_size: int) -> tuple[dict, dict]
             "prompt": encoder.default_prompt, "max_length": encoder.max_length, "load_seconds": load_s}
     results, embeddings = score_sets(
         model_name, sets, lambda texts: encoder.encode(texts, batch_size=batch_size, show_progress=False))
-    del encoder
     return {"info": info, "results": results}, embeddings
 
 

@@ -924,3 +924,23 @@ def test_executable_embed_and_corrupt_model(tiny, inputs, tmp_path):
     lines = proc.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "bad-weights" in lines[0], proc.stderr
     assert not (tmp_path / "f.npy").exists()
+
+
+def test_search_repeated_queries_keep_their_own_results(cli, tiny, corpus_csv):
+    result = assert_ok(cli("search", "la casa", "la casa", "--corpus", corpus_csv, "-c", "body", "-m", tiny,
+                           "-k", "2", "--json"))
+    assert [len(q["results"]) for q in result.json] == [2, 2]
+    assert result.json[0] == result.json[1]
+
+
+def test_search_index_from_another_corpus_or_model_is_refused(cli, tiny, tiny_encoder_dir, corpus_csv, tmp_path):
+    index = tmp_path / "index"
+    assert_ok(cli("search", "la casa", "--corpus", corpus_csv, "-c", "body", "-m", tiny, "--save-index", index,
+                  "-q"))
+    err = assert_bad_input(cli("search", "la casa", "--corpus", corpus_csv, "-c", "body", "-m", tiny_encoder_dir,
+                               "--index", index, "-q"))
+    assert "another model" in err
+    edited = tmp_path / "edited.csv"
+    edited.write_text(corpus_csv.read_text(encoding="utf-8").replace("casa", "cosa"), encoding="utf-8")
+    err = assert_bad_input(cli("search", "la casa", "--corpus", edited, "-c", "body", "-m", tiny, "--index", index))
+    assert "another corpus" in err

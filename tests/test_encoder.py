@@ -169,9 +169,14 @@ def test_resolve_prompt_rules(prompted):
     assert prompted.resolve_prompt("passage") == "ciao: "
     assert prompted.resolve_prompt(prompt="") == ""
     assert prompted.resolve_prompt(prompt="mundo ") == "mundo "
-    assert prompted.resolve_prompt("missing") == ""
+    with pytest.raises(InputError, match="no prompt named 'missing'"):
+        prompted.resolve_prompt("missing")  # a typo must not silently drop the model's prompt
     with pytest.raises(InputError, match="not both"):
         prompted.resolve_prompt("query", "hola: ")
+
+
+def test_model_without_prompts_encodes_every_use_alike(tiny):
+    assert tiny.resolve_prompt("passage") == tiny.resolve_prompt("query") == ""
 
 
 def test_default_prompt_is_used(prompted):

@@ -168,7 +168,7 @@ def test_exact_index_save_load_round_trip(tmp_path, metric):
     index.save(tmp_path / "idx")
     meta = json.loads((tmp_path / "idx" / "index.json").read_text())
     assert meta == {"kind": "exact", "metric": metric, "dim": 16, "count": 40,
-                    "params": {"chunk_size": 2048}, "format_version": 1}  # fmt: skip
+                    "params": {"chunk_size": 2048}, "format_version": 1, "metadata": {}}  # fmt: skip
     assert sorted(p.name for p in (tmp_path / "idx").iterdir()) == ["index.json", "vectors.npy"]
     for loaded in (ExactIndex.load(tmp_path / "idx"), load_index(str(tmp_path / "idx"))):
         assert isinstance(loaded, ExactIndex)
@@ -293,3 +293,10 @@ def test_save_refuses_to_replace_a_folder_that_is_not_an_index(tmp_path):
     with pytest.raises(OutputError, match="not an index folder"):
         ExactIndex.build(random(3)).save(tmp_path / "docs")
     assert (tmp_path / "docs" / "notes.txt").read_text() == "keep me"
+
+
+def test_index_metadata_round_trips(tmp_path):
+    index = ExactIndex.build(random(5))
+    index.metadata.update({"model": "m", "corpus_sha256": "abc"})
+    index.save(tmp_path / "idx")
+    assert load_index(tmp_path / "idx").metadata == {"model": "m", "corpus_sha256": "abc"}

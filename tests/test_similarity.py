@@ -101,7 +101,7 @@ def test_unknown_metric_raises_input_error(ab):
 @pytest.mark.parametrize("metric", METRICS)
 def test_rank_sorts_by_descending_score(ab, metric):
     a, b = ab
-    indices, scores = rank(a[0], b, metric=metric)
+    scores, indices = rank(a[0], b, metric=metric)
     assert indices.dtype == np.int64 and scores.dtype == np.float32
     assert sorted(indices.tolist()) == list(range(5))
     assert np.all(np.diff(scores) <= 0)
@@ -110,15 +110,15 @@ def test_rank_sorts_by_descending_score(ab, metric):
 
 def test_rank_ties_keep_lower_index_first():
     corpus = np.array([[0, 1], [1, 0], [0, 2], [1, 0], [1, 0]], np.float32)
-    indices, scores = rank([1.0, 0.0], corpus, metric="cosine")
+    scores, indices = rank([1.0, 0.0], corpus, metric="cosine")
     assert indices.tolist() == [1, 3, 4, 0, 2]
     np.testing.assert_allclose(scores, [1, 1, 1, 0, 0], atol=1e-6)
 
 
 def test_rank_top_k(ab):
     a, b = ab
-    full_i, full_s = rank(a[0], b)
-    top_i, top_s = rank(a[0], b, top_k=2)
+    full_s, full_i = rank(a[0], b)
+    top_s, top_i = rank(a[0], b, top_k=2)
     assert top_i.tolist() == full_i[:2].tolist() and top_s.tolist() == full_s[:2].tolist()
     assert len(rank(a[0], b, top_k=100)[0]) == 5
 

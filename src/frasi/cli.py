@@ -24,7 +24,7 @@ from rich.table import Table
 
 import frasi
 from frasi.encoder import LONG_TEXT_POLICIES, PRECISIONS, check_choice
-from frasi.errors import FrasiError, InputError
+from frasi.errors import FrasiError, InputError, require
 from frasi.io import EMBEDDING_SUFFIXES, check_output_path, read_texts, validate_texts, write_embeddings, write_json
 from frasi.sources import DEFAULT_MODEL
 
@@ -180,6 +180,8 @@ def embed(
         raise InputError("pass --output FILE (.npy, .parquet or .jsonl) or --json to print the vectors")
     if output is not None:
         check_output_path(output, EMBEDDING_SUFFIXES)
+        if output.suffix.lower() == ".parquet":
+            require("pyarrow.parquet", extra="parquet", purpose="writing parquet files")
     check_choice("precision", precision, PRECISIONS)
     check_choice("long_texts", long_texts, LONG_TEXT_POLICIES)
     items = _texts(texts, file, column)
@@ -221,6 +223,9 @@ def similarity(
     frasi.similarity.check_metric(metric)
     if heatmap is not None:
         check_output_path(heatmap, (".png",))
+        require("matplotlib", extra="plot", purpose="drawing a heatmap")
+    if matrix and top_k is not None:
+        raise InputError("--top-k applies to a ranking, not to --matrix")
     if output is not None:
         check_output_path(output, RECORD_SUFFIXES + ((".npy",) if matrix else ()))
     items = list(texts or [])
@@ -235,6 +240,8 @@ def similarity(
         raise InputError("--query and --matrix exclude each other")
     if matrix and len(candidates) < 2:
         raise InputError("--matrix needs at least two texts")
+    if query is not None:
+        validate_texts([query], what="query")
     encoder = _load(model)
 
     if matrix:
@@ -263,9 +270,8 @@ def similarity(
         return
 
     assert query is not None
-    validate_texts([query], what="query")
     vectors = encoder.encode([query, *candidates], prompt=prompt)
-    order, scores = frasi.rank(vectors[0], vectors[1:], metric=metric, top_k=top_k)
+    scores, order = frasi.rank(vectors[0], vectors[1:], metric=metric, top_k=top_k)
     rows = [[int(rank + 1), candidates[i], _round(s)] for rank, (i, s) in enumerate(zip(order, scores))]
     if heatmap is not None:
         from frasi.plots import heatmap_png
@@ -313,14 +319,22 @@ def search(
         check_output_path(output, RECORD_SUFFIXES)
     if save_index is not None and index is not None:
         raise InputError("--index and --save-index exclude each other")
+    if index is not None and index_kind != "auto":
+        raise InputError("--index-kind applies when building an index, not with --index")
     if save_index is not None and save_index.exists() and not (save_index / "index.json").is_file() and (
             save_index.is_file() or any(save_index.iterdir())):
         raise InputError(f"--save-index {save_index} exists and is not an index folder; choose a new folder")
     query_texts = _texts(queries, queries_file, None, what="queries")
     docs = read_texts(corpus, column=column)
+    fingerprint = {"corpus_sha256": _texts_sha256(docs)}
     encoder = _load(model)
+    fingerprint["model"] = encoder.name
     if index is not None:
         built = frasi.load_index(index)
+        for key, value in fingerprint.items():
+            if built.metadata.get(key, value) != value:
+                raise InputError(f"the index in {index} was built with another {key.split('_')[0]} "
+                                 f"({built.metadata[key]!r}); rebuild it with --save-index")
         if metric is not None and metric != built.metric:
             raise InputError(f"the index in {index} was built for {built.metric} scores, not {metric}; "
                              "drop --metric or rebuild the index with --save-index")
@@ -330,24 +344,27 @@ def search(
     else:
         vectors = encoder.encode(docs, prompt_name="passage", batch_size=batch_size)
         built = frasi.build_index(vectors, kind=index_kind, metric=metric or "cosine")
-        if save_index is not None:
-            built.save(save_index)
+        built.metadata.update(fingerprint)
     query_vectors = encoder.encode(query_texts, prompt_name="query", batch_size=batch_size)
     scores, ids = built.search(query_vectors, top_k=top_k)
-    rows = [[q, r + 1, docs[i], _round(s)] for q, (srow, irow) in zip(query_texts, zip(scores, ids))
-            for r, (s, i) in enumerate(zip(srow, irow)) if i >= 0]
+    # one list of (rank, text, score) per query, in query order (queries may repeat)
+    results = [[(r + 1, docs[i], _round(s)) for r, (s, i) in enumerate(zip(srow, irow)) if i >= 0]
+               for srow, irow in zip(scores, ids)]
+    if save_index is not None:
+        built.save(save_index)
     if output is not None:
-        _write_records(output, ["query", "rank", "text", "score"], rows)
+        _write_records(output, ["query", "rank", "text", "score"],
+                       [[q, *hit] for q, hits in zip(query_texts, results) for hit in hits])
     if as_json:
-        _emit_json([{"query": q, "results": [{"rank": r[1], "text": r[2], "score": r[3]} for r in rows if r[0] == q]}
-                    for q in query_texts])
+        _emit_json([{"query": q, "results": [dict(zip(("rank", "text", "score"), hit)) for hit in hits]}
+                    for q, hits in zip(query_texts, results)])
         return
-    for q in query_texts:
+    for q, hits in zip(query_texts, results):
         table = Table(title=f"query: {q}")
         table.add_column("#", justify="right")
         table.add_column("score", justify="right")
         table.add_column("text", overflow="fold")
-        for _, rank_, text, score in (r for r in rows if r[0] == q):
+        for rank_, text, score in hits:
             table.add_row(str(rank_), f"{score:.4f}", text)
         out.print(table)
 
@@ -419,6 +436,15 @@ def compose(
 
 
 # ---------------------------------------------------------------- helpers and entry point
+
+
+def _texts_sha256(texts: list[str]) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    for text in texts:
+        digest.update(text.encode("utf-8") + b"\0")
+    return digest.hexdigest()
 
 
 def _round(value: float) -> float:

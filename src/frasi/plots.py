@@ -21,14 +21,15 @@ def heatmap_png(path: str | os.PathLike[str], scores: np.ndarray, row_labels: Se
                 col_labels: Sequence[str] | None = None, *, title: str = "", metric: str = "cosine") -> None:
     """Write a heatmap of ``scores`` to a PNG file (atomically)."""
     require("matplotlib", extra="plot", purpose="drawing a heatmap")
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
+    # A Figure with its own Agg canvas: no pyplot, so the caller's backend is left alone.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     col_labels = row_labels if col_labels is None else col_labels
     n_rows, n_cols = scores.shape
-    fig, ax = plt.subplots(figsize=(min(4 + 0.6 * n_cols, 30), min(2.5 + 0.45 * n_rows, 30)), dpi=120)
+    fig = Figure(figsize=(min(4 + 0.6 * n_cols, 30), min(2.5 + 0.45 * n_rows, 30)), dpi=120)
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
     image = ax.imshow(scores, cmap="viridis", aspect="auto")
     ax.set_xticks(range(n_cols), [_short(t) for t in col_labels], rotation=45, ha="right", fontsize=8)
     ax.set_yticks(range(n_rows), [_short(t) for t in row_labels], fontsize=8)
@@ -44,5 +45,4 @@ def heatmap_png(path: str | os.PathLike[str], scores: np.ndarray, row_labels: Se
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
-    plt.close(fig)
     write_bytes(path, buffer.getvalue())

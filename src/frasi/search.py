@@ -135,6 +135,7 @@ class _Index:
     def __init__(self, dim: int, *, metric: str = "cosine") -> None:
         check_metric(metric)
         self._dim, self._metric = check_positive_int(dim, "dim"), metric
+        self.metadata: dict = {}  # free-form, JSON-serialisable; saved and loaded with the index
 
     @property
     def dim(self) -> int:
@@ -183,7 +184,8 @@ class _Index:
                 f"{path} exists and is not an index folder; choose a new or an empty folder"
             )
         meta = {"kind": self.kind, "metric": self.metric, "dim": self.dim, "count": len(self),
-                "params": self.params(), "format_version": FORMAT_VERSION}  # fmt: skip
+                "params": self.params(), "format_version": FORMAT_VERSION,
+                "metadata": self.metadata}  # fmt: skip
         tmp = old = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -216,6 +218,7 @@ class _Index:
         try:
             index = cls(meta["dim"], metric=meta["metric"], **meta["params"])
             index._load(Path(path) / cls.payload)
+            index.metadata = dict(meta.get("metadata") or {})
         except MissingExtraError:
             raise
         except Exception as exc:  # numpy, faiss and json each fail in their own way

