@@ -944,3 +944,21 @@ def test_search_index_from_another_corpus_or_model_is_refused(cli, tiny, tiny_en
     edited.write_text(corpus_csv.read_text(encoding="utf-8").replace("casa", "cosa"), encoding="utf-8")
     err = assert_bad_input(cli("search", "la casa", "--corpus", edited, "-c", "body", "-m", tiny, "--index", index))
     assert "another corpus" in err
+
+
+@pytest.mark.real
+def test_search_prompts_can_be_set_or_disabled(cli, e5_dir, tmp_path, monkeypatch):
+    corpus = write(tmp_path / "c.txt", "El gato duerme.\nLa bolsa cayó.\n")
+    default = assert_ok(cli("search", "gatos", "--corpus", corpus, "-m", e5_dir, "--json", "-q")).json
+    plain = assert_ok(cli("search", "gatos", "--corpus", corpus, "-m", e5_dir, "--json", "-q",
+                          "--query-prompt", "", "--corpus-prompt", "")).json
+    assert default[0]["results"][0]["text"] == plain[0]["results"][0]["text"] == "El gato duerme."
+    assert default[0]["results"][0]["score"] != plain[0]["results"][0]["score"]
+
+
+@pytest.mark.parametrize("command", ["similarity", "paraphrases"])
+def test_long_texts_option_on_comparison_commands(cli, tiny, command):
+    long_text = " ".join(["hola mundo"] * 80)
+    args = [command, "hola", long_text, "la casa", "-m", tiny, "--long-texts", "chunk", "--json", "-q"]
+    assert_ok(cli(*args))
+    assert_bad_input(cli(*args[:-4], "--long-texts", "drop"))

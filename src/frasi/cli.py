@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
-import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -26,6 +25,7 @@ import frasi
 from frasi.encoder import LONG_TEXT_POLICIES, PRECISIONS, check_choice
 from frasi.errors import FrasiError, InputError, require
 from frasi.io import EMBEDDING_SUFFIXES, check_output_path, read_texts, validate_texts, write_embeddings, write_json
+from frasi.plots import short_label
 from frasi.sources import DEFAULT_MODEL
 
 app = typer.Typer(
@@ -54,6 +54,7 @@ Metric = Annotated[str, typer.Option("--metric", help="cosine, dot or euclidean 
 SearchMetric = Annotated[Optional[str], typer.Option(
     "--metric", help="cosine (default), dot or euclidean (negative distance); a saved index keeps its own.")]
 BatchSize = Annotated[int, typer.Option("--batch-size", min=1, help="Texts per forward pass.")]
+LongTexts = Annotated[str, typer.Option("--long-texts", help="Texts over the model's maximum: truncate (default) or chunk.")]
 
 
 def _setup_logging(quiet: bool) -> None:
@@ -171,7 +172,7 @@ def embed(
     prompt: Prompt = None,
     normalize: Annotated[bool, typer.Option("--normalize", help="L2-normalise the embeddings.")] = False,
     precision: Annotated[str, typer.Option("--precision", help="float32, int8, uint8, binary or ubinary.")] = "float32",
-    long_texts: Annotated[str, typer.Option("--long-texts", help="truncate (default) or chunk.")] = "truncate",
+    long_texts: LongTexts = "truncate",
     batch_size: BatchSize = 32, as_json: Json = False, quiet: Quiet = False,
 ) -> None:
     """Embed texts and write them to .npy, .parquet (text + vector) or .jsonl."""
@@ -215,12 +216,13 @@ def similarity(
     metric: Metric = "cosine",
     top_k: Annotated[Optional[int], typer.Option("--top-k", "-k", min=1, help="Show only the best K.")] = None,
     heatmap: Annotated[Optional[Path], typer.Option("--heatmap", help="Write a heatmap PNG.")] = None,
-    output: Output = None, model: Model = DEFAULT_MODEL, prompt: Prompt = None,
+    output: Output = None, model: Model = DEFAULT_MODEL, prompt: Prompt = None, long_texts: LongTexts = "truncate",
     as_json: Json = False, quiet: Quiet = False,
 ) -> None:
     """Rank texts by similarity to a query, or print the similarity matrix of a set."""
     _setup_logging(quiet)
     frasi.similarity.check_metric(metric)
+    check_choice("long_texts", long_texts, LONG_TEXT_POLICIES)
     if heatmap is not None:
         check_output_path(heatmap, (".png",))
         require("matplotlib", extra="plot", purpose="drawing a heatmap")
@@ -245,7 +247,7 @@ def similarity(
     encoder = _load(model)
 
     if matrix:
-        vectors = encoder.encode(candidates, prompt=prompt)
+        vectors = encoder.encode(candidates, prompt=prompt, long_texts=long_texts)  # type: ignore[arg-type]
         scores = frasi.pairwise_scores(vectors, metric=metric)
         if heatmap is not None:
             from frasi.plots import heatmap_png
@@ -253,7 +255,7 @@ def similarity(
             heatmap_png(heatmap, scores, candidates, metric=metric, title=f"{metric} similarity, {encoder.name}")
         if output is not None:
             if output.suffix.lower() == ".npy":
-                frasi.io.write_bytes(output, _npy_bytes(scores))
+                write_embeddings(output, scores)
             else:
                 _write_records(output, ["text", *candidates],
                                [[t, *map(_round, row)] for t, row in zip(candidates, scores)])
@@ -265,12 +267,12 @@ def similarity(
             for i in range(len(candidates)):
                 table.add_column(str(i + 1), justify="right", min_width=5, no_wrap=True)
             for i, (text, row) in enumerate(zip(candidates, scores)):
-                table.add_row(f"{i + 1} {_short(text)}", *(f"{s:.3f}" for s in row))
+                table.add_row(f"{i + 1} {short_label(text)}", *(f"{s:.3f}" for s in row))
             out.print(table)
         return
 
     assert query is not None
-    vectors = encoder.encode([query, *candidates], prompt=prompt)
+    vectors = encoder.encode([query, *candidates], prompt=prompt, long_texts=long_texts)  # type: ignore[arg-type]
     scores, order = frasi.rank(vectors[0], vectors[1:], metric=metric, top_k=top_k)
     rows = [[int(rank + 1), candidates[i], _round(s)] for rank, (i, s) in enumerate(zip(order, scores))]
     if heatmap is not None:
@@ -303,7 +305,11 @@ def search(
     index_kind: Annotated[str, typer.Option("--index-kind", help="auto, exact or faiss (approximate, HNSW).")] = "auto",
     index: Annotated[Optional[Path], typer.Option("--index", help="Load a saved index instead of encoding the corpus.")] = None,
     save_index: Annotated[Optional[Path], typer.Option("--save-index", help="Save the corpus index to this folder.")] = None,
-    output: Output = None, model: Model = DEFAULT_MODEL, batch_size: BatchSize = 32,
+    query_prompt: Annotated[Optional[str], typer.Option(
+        "--query-prompt", help='Prompt for the queries (default: the model\'s "query" prompt); "" disables it.')] = None,
+    corpus_prompt: Annotated[Optional[str], typer.Option(
+        "--corpus-prompt", help='Prompt for the corpus (default: the model\'s "passage" prompt); "" disables it.')] = None,
+    output: Output = None, model: Model = DEFAULT_MODEL, batch_size: BatchSize = 32, long_texts: LongTexts = "truncate",
     as_json: Json = False, quiet: Quiet = False,
 ) -> None:
     """Semantic search: the top-K corpus texts for each query (queries use the model's
@@ -311,6 +317,7 @@ def search(
     _setup_logging(quiet)
     if metric is not None:
         frasi.similarity.check_metric(metric)
+    check_choice("long_texts", long_texts, LONG_TEXT_POLICIES)
     if index_kind not in ("auto", "exact", "faiss"):
         raise InputError(f"--index-kind must be auto, exact or faiss; got {index_kind!r}")
     if corpus is None:
@@ -326,14 +333,15 @@ def search(
         raise InputError(f"--save-index {save_index} exists and is not an index folder; choose a new folder")
     query_texts = _texts(queries, queries_file, None, what="queries")
     docs = read_texts(corpus, column=column)
-    fingerprint = {"corpus_sha256": _texts_sha256(docs)}
+    fingerprint = {"corpus_sha256": _texts_sha256(docs), "corpus_prompt": corpus_prompt}
     encoder = _load(model)
     fingerprint["model"] = encoder.name
     if index is not None:
         built = frasi.load_index(index)
+        labels = {"model": "model", "corpus_sha256": "corpus", "corpus_prompt": "--corpus-prompt"}
         for key, value in fingerprint.items():
             if built.metadata.get(key, value) != value:
-                raise InputError(f"the index in {index} was built with another {key.split('_')[0]} "
+                raise InputError(f"the index in {index} was built with another {labels[key]} "
                                  f"({built.metadata[key]!r}); rebuild it with --save-index")
         if metric is not None and metric != built.metric:
             raise InputError(f"the index in {index} was built for {built.metric} scores, not {metric}; "
@@ -342,10 +350,12 @@ def search(
             raise InputError(f"the index in {index} holds {len(built)} vectors of dim {built.dim}, but the corpus "
                              f"has {len(docs)} texts and the model dim {encoder.dimension}; rebuild it with --save-index")
     else:
-        vectors = encoder.encode(docs, prompt_name="passage", batch_size=batch_size)
+        vectors = encoder.encode(docs, **_prompt_args(corpus_prompt, "passage"), batch_size=batch_size,
+                                 long_texts=long_texts)  # type: ignore[arg-type]
         built = frasi.build_index(vectors, kind=index_kind, metric=metric or "cosine")
         built.metadata.update(fingerprint)
-    query_vectors = encoder.encode(query_texts, prompt_name="query", batch_size=batch_size)
+    query_vectors = encoder.encode(query_texts, **_prompt_args(query_prompt, "query"), batch_size=batch_size,
+                                   long_texts=long_texts)  # type: ignore[arg-type]
     scores, ids = built.search(query_vectors, top_k=top_k)
     # one list of (rank, text, score) per query, in query order (queries may repeat)
     results = [[(r + 1, docs[i], _round(s)) for r, (s, i) in enumerate(zip(srow, irow)) if i >= 0]
@@ -377,18 +387,19 @@ def paraphrases(
     max_pairs: Annotated[int, typer.Option("--max-pairs", min=1, help="Pairs to report.")] = 20,
     threshold: Annotated[Optional[float], typer.Option("--threshold", help="Drop pairs scoring below this.")] = None,
     metric: Metric = "cosine", output: Output = None, model: Model = DEFAULT_MODEL, prompt: Prompt = None,
-    batch_size: BatchSize = 32, as_json: Json = False, quiet: Quiet = False,
+    batch_size: BatchSize = 32, long_texts: LongTexts = "truncate", as_json: Json = False, quiet: Quiet = False,
 ) -> None:
     """Mine the most similar pairs of texts in a corpus."""
     _setup_logging(quiet)
     frasi.similarity.check_metric(metric)
+    check_choice("long_texts", long_texts, LONG_TEXT_POLICIES)
     if output is not None:
         check_output_path(output, RECORD_SUFFIXES)
     items = _texts(texts, file, column)
     if len(items) < 2:
         raise InputError("paraphrase mining needs at least two texts")
     encoder = _load(model)
-    vectors = encoder.encode(items, prompt=prompt, batch_size=batch_size)
+    vectors = encoder.encode(items, prompt=prompt, batch_size=batch_size, long_texts=long_texts)  # type: ignore[arg-type]
     pairs, scores = frasi.mine_paraphrases(vectors, top_k=top_k, metric=metric, max_pairs=max_pairs,
                                            threshold=threshold)
     rows = [[_round(s), items[i], items[j]] for (i, j), s in zip(pairs.tolist(), scores)]
@@ -438,6 +449,11 @@ def compose(
 # ---------------------------------------------------------------- helpers and entry point
 
 
+def _prompt_args(prompt: str | None, name: str) -> dict[str, str]:
+    """An explicit prompt wins; otherwise the model's named prompt for this use."""
+    return {"prompt": prompt} if prompt is not None else {"prompt_name": name}
+
+
 def _texts_sha256(texts: list[str]) -> str:
     import hashlib
 
@@ -449,19 +465,6 @@ def _texts_sha256(texts: list[str]) -> str:
 
 def _round(value: float) -> float:
     return round(float(value), 6)
-
-
-def _short(text: str, width: int = 40) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def _npy_bytes(array: np.ndarray) -> bytes:
-    import io
-
-    buffer = io.BytesIO()
-    np.save(buffer, array)
-    return buffer.getvalue()
 
 
 def main(argv: list[str] | None = None) -> int:

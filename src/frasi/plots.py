@@ -12,7 +12,8 @@ from .errors import require
 from .io import write_bytes
 
 
-def _short(label: str, width: int = 40) -> str:
+def short_label(label: str, width: int = 40) -> str:
+    """One line of at most ``width`` characters, with an ellipsis when cut."""
     label = " ".join(label.split())
     return label if len(label) <= width else label[: width - 1] + "…"
 
@@ -31,8 +32,8 @@ def heatmap_png(path: str | os.PathLike[str], scores: np.ndarray, row_labels: Se
     FigureCanvasAgg(fig)
     ax = fig.subplots()
     image = ax.imshow(scores, cmap="viridis", aspect="auto")
-    ax.set_xticks(range(n_cols), [_short(t) for t in col_labels], rotation=45, ha="right", fontsize=8)
-    ax.set_yticks(range(n_rows), [_short(t) for t in row_labels], fontsize=8)
+    ax.set_xticks(range(n_cols), [short_label(t) for t in col_labels], rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(n_rows), [short_label(t) for t in row_labels], fontsize=8)
     if n_rows * n_cols <= 400:
         threshold = (np.nanmax(scores) + np.nanmin(scores)) / 2
         for i in range(n_rows):
