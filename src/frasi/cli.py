@@ -285,13 +285,7 @@ def similarity(
     if as_json:
         _emit_json({"query": query, "metric": metric, "results": [dict(zip(["rank", "text", "score"], r)) for r in rows]})
     else:
-        table = Table(title=f"{metric} similarity to: {query}")
-        table.add_column("#", justify="right")
-        table.add_column("score", justify="right")
-        table.add_column("text", overflow="fold")
-        for rank_, text, score in rows:
-            table.add_row(str(rank_), f"{score:.4f}", text)
-        out.print(table)
+        out.print(_ranking_table(f"{metric} similarity to: {query}", rows))
 
 
 @app.command()
@@ -370,13 +364,7 @@ def search(
                     for q, hits in zip(query_texts, results)])
         return
     for q, hits in zip(query_texts, results):
-        table = Table(title=f"query: {q}")
-        table.add_column("#", justify="right")
-        table.add_column("score", justify="right")
-        table.add_column("text", overflow="fold")
-        for rank_, text, score in hits:
-            table.add_row(str(rank_), f"{score:.4f}", text)
-        out.print(table)
+        out.print(_ranking_table(f"query: {q}", hits))
 
 
 @app.command()
@@ -447,6 +435,17 @@ def compose(
 
 
 # ---------------------------------------------------------------- helpers and entry point
+
+
+def _ranking_table(title: str, hits) -> Table:
+    """A table of (rank, text, score) rows, best first."""
+    table = Table(title=title)
+    table.add_column("#", justify="right")
+    table.add_column("score", justify="right")
+    table.add_column("text", overflow="fold")
+    for rank_, text, score in hits:
+        table.add_row(str(rank_), f"{score:.4f}", text)
+    return table
 
 
 def _prompt_args(prompt: str | None, name: str) -> dict[str, str]:
