@@ -32,7 +32,7 @@ SECTIONS: list[tuple[str, str, list[list[str]]]] = [
      "(count, dimension, seconds, texts per second, truncated texts).", [
         ["frasi", "embed", "--file", "noticias_es.txt", "--output", "{tmp}/noticias.npy"],
         ["frasi", "embed", "--file", "frasi_it.csv", "--column", "testo", "--output", "{tmp}/frasi.parquet"],
-        ["frasi", "embed", "The cat sleeps.", "Il gatto dorme.", "--precision", "int8", "--output", "{tmp}/cats.jsonl"],
+        ["frasi", "embed", "The cat sleeps.", "Il gatto dorme.", "--precision", "ubinary", "--output", "{tmp}/cats.jsonl"],
     ]),
     ("frasi similarity", "One query ranked against many texts, or the full matrix of a set "
      "(with an optional heatmap PNG).", [
