@@ -399,3 +399,14 @@ def test_e5_default_prompt_and_tokens(e5):
     assert info.decoded == "query: hola mundo"
     assert e5.tokenize("hola mundo", prompt_name="passage").decoded == "passage: hola mundo"
     assert e5.tokenize("hola mundo", prompt="").tokens == ["<s>", "▁ho", "la", "▁mundo", "</s>"]
+
+
+def test_int8_calibration_gives_one_scale_across_calls(tiny):
+    texts = ["hola mundo", "ciao mondo", "el gato", "il cane", "la casa", "the cat"]
+    calibration = tiny.encode(texts)
+    together = tiny.encode(texts[:2], precision="int8", calibration=calibration)
+    apart = np.vstack([tiny.encode([t], precision="int8", calibration=calibration) for t in texts[:2]])
+    assert together.dtype == np.int8
+    np.testing.assert_array_equal(together, apart)
+    with pytest.raises(InputError, match="calibration only applies"):
+        tiny.encode(texts, precision="binary", calibration=calibration)

@@ -159,6 +159,7 @@ class Encoder:
         precision: Precision = "float32",
         long_texts: Literal["truncate", "chunk"] = "truncate",
         chunk_overlap: int | None = None,
+        calibration: np.ndarray | None = None,
         show_progress: bool | None = None,
     ) -> np.ndarray:
         """Encode one text (1-D array) or a list of texts (2-D array, one row per text).
@@ -169,8 +170,10 @@ class Encoder:
             batch_size: texts per forward pass (texts are sorted by length first).
             normalize: L2-normalise the embeddings (models that end in Normalize already do).
             precision: ``float32``, or ``int8``/``uint8``/``binary``/``ubinary`` quantized
-                as in sentence-transformers (int8 ranges are calibrated on the texts
-                encoded together).
+                with sentence-transformers' ``quantize_embeddings``.
+            calibration: float32 embeddings (from this model) that fix the int8/uint8
+                per-dimension ranges, so vectors from separate calls share one scale;
+                without it the ranges come from the texts encoded together.
             long_texts: ``truncate`` (default) or ``chunk``; see the module docstring.
             chunk_overlap: tokens shared by neighbouring windows when chunking
                 (default: 32, or a quarter of the window for short models).
@@ -182,10 +185,13 @@ class Encoder:
         check_choice("long_texts", long_texts, LONG_TEXT_POLICIES)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise InputError(f"batch_size must be a positive integer, got {batch_size!r}")
-        if precision in ("int8", "uint8") and len(items) < 2:
+        if calibration is not None and precision not in ("int8", "uint8"):
+            raise InputError("calibration only applies with precision 'int8' or 'uint8'")
+        if precision in ("int8", "uint8") and calibration is None and len(items) < 2:
             raise InputError(
                 f"precision {precision!r} calibrates its ranges on the texts encoded together and needs "
-                f"at least 2 texts, got {len(items)}; encode more texts at once or use binary/ubinary"
+                f"at least 2 texts, got {len(items)}; pass calibration embeddings, encode more texts "
+                "at once, or use binary/ubinary"
             )
         if chunk_overlap is not None and long_texts != "chunk":
             raise InputError("chunk_overlap only applies with long_texts='chunk'")
@@ -194,10 +200,6 @@ class Encoder:
 
         if long_texts == "chunk":
             vectors = self._encode_chunked(items, prompt_text, batch_size, normalize, chunk_overlap, show)
-            if precision != "float32":
-                from sentence_transformers.util.quantization import quantize_embeddings
-
-                vectors = quantize_embeddings(vectors, precision=precision)
         else:
             truncated = self.count_truncated(items, prompt=prompt_text)
             if truncated:
@@ -206,17 +208,18 @@ class Encoder:
                     "use long_texts='chunk' (--long-texts chunk) to embed them whole",
                     truncated, len(items), self.max_length,
                 )
-            vectors = self._encode(items, prompt_text, batch_size, normalize, precision, show)
+            vectors = self._encode(items, prompt_text, batch_size, normalize, show)
+        if precision != "float32":
+            from sentence_transformers.util.quantization import quantize_embeddings
+
+            with muted("sentence_transformers"):  # its calibration note is documented above
+                vectors = quantize_embeddings(vectors, precision=precision, calibration_embeddings=calibration)
         return vectors[0] if single else vectors
 
-    def _encode(self, texts: list[str], prompt: str, batch_size: int, normalize: bool,
-                precision: str, show: bool) -> np.ndarray:
-        with muted("sentence_transformers"):  # its int8 calibration note is documented in encode()
-            out = self.model.encode(
-                texts, prompt=prompt, batch_size=batch_size, normalize_embeddings=normalize,
-                precision=precision, convert_to_numpy=True, show_progress_bar=show,
-            )
-        return out.astype(np.float32, copy=False) if precision == "float32" else out
+    def _encode(self, texts: list[str], prompt: str, batch_size: int, normalize: bool, show: bool) -> np.ndarray:
+        out = self.model.encode(texts, prompt=prompt, batch_size=batch_size, normalize_embeddings=normalize,
+                                convert_to_numpy=True, show_progress_bar=show)
+        return out.astype(np.float32, copy=False)
 
     def _encode_chunked(self, texts: list[str], prompt: str, batch_size: int, normalize: bool,
                         overlap: int | None, show: bool) -> np.ndarray:
@@ -226,7 +229,7 @@ class Encoder:
                 windows.append(piece)
                 owners.append(i)
                 weights.append(n_tokens)
-        vectors = self._encode(windows, prompt, batch_size, False, "float32", show)
+        vectors = self._encode(windows, prompt, batch_size, False, show)
         out = np.zeros((len(texts), vectors.shape[1]), dtype=np.float64)
         totals = np.zeros(len(texts), dtype=np.float64)
         np.add.at(out, owners, vectors * np.asarray(weights, dtype=np.float64)[:, None])
