@@ -1,0 +1,5 @@
+import sys
+
+from frasi.cli import main
+
+sys.exit(main())
