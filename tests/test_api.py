@@ -19,6 +19,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 def test_exported_members():
     assert sorted(frasi.__all__) == [
         "DEFAULT_MODEL",
+        "EmbeddingClassifier",
         "Encoder",
         "ExactIndex",
         "FaissIndex",
@@ -37,6 +38,7 @@ def test_exported_members():
         "compose",
         "list_models",
         "load_index",
+        "load_sentiment",
         "mine_paraphrases",
         "pairwise_scores",
         "rank",
@@ -62,7 +64,7 @@ def test_import_is_cheap():
     env = {**os.environ, "PYTHONPATH": str(SRC)}
     code = (
         "import frasi, sys; "
-        "print(sorted(m for m in ('torch', 'sentence_transformers', 'transformers') if m in sys.modules))"
+        "print(sorted(m for m in ('torch', 'sentence_transformers', 'transformers', 'sklearn') if m in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True,
                             timeout=120)

@@ -10,17 +10,49 @@ Importing frasi is cheap: torch and sentence-transformers load with the first mo
 
 from .compose import compose
 from .encoder import Encoder, TokenInfo
-from .errors import FrasiError, InputError, MissingExtraError, ModelLoadError, ModelNotFoundError, OutputError
+from .errors import (
+    FrasiError,
+    InputError,
+    MissingExtraError,
+    ModelLoadError,
+    ModelNotFoundError,
+    OutputError,
+)
 from .io import read_texts, write_embeddings
-from .search import ExactIndex, FaissIndex, build_index, load_index, mine_paraphrases, semantic_search
+from .search import (
+    ExactIndex,
+    FaissIndex,
+    build_index,
+    load_index,
+    mine_paraphrases,
+    semantic_search,
+)
 from .similarity import METRICS, pairwise_scores, rank
 from .sources import DEFAULT_MODEL, ModelInfo, cache_dir, list_models
 
 __version__ = "0.1.0"
 
+# scikit-learn takes ~2 s to import: the classifier API loads on first use (PEP 562).
+_LAZY = {"EmbeddingClassifier": "classify", "load_sentiment": "sentiment"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 __all__ = [
     "DEFAULT_MODEL",
     "METRICS",
+    "EmbeddingClassifier",
     "Encoder",
     "ExactIndex",
     "FaissIndex",
@@ -38,6 +70,7 @@ __all__ = [
     "compose",
     "list_models",
     "load_index",
+    "load_sentiment",
     "mine_paraphrases",
     "pairwise_scores",
     "rank",

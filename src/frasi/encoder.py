@@ -81,10 +81,12 @@ class Encoder:
     ``SentenceTransformer`` with ``Encoder(model)``.
     """
 
-    def __init__(self, model: SentenceTransformer, *, name: str | None = None, source: str = "object") -> None:
+    def __init__(self, model: SentenceTransformer, *, name: str | None = None, source: str = "object",
+                 path: Path | None = None) -> None:
         self.model = model
         self.name = name or type(model).__name__
         self.source = source
+        self.path = path  # the model folder on disk, when it came from one
 
     # ------------------------------------------------------------------ loading
 
@@ -93,7 +95,8 @@ class Encoder:
              cache: Path | None = None) -> Encoder:
         """Load a model by folder, packaged name (default ``multilingual-e5-small``) or Hub id."""
         resolved = resolve(name_or_path, cache=cache)
-        return cls(_load_sentence_transformer(resolved, device), name=resolved.name, source=resolved.source)
+        return cls(_load_sentence_transformer(resolved, device), name=resolved.name, source=resolved.source,
+                   path=resolved.path)
 
     # ------------------------------------------------------------------ properties
 

@@ -290,6 +290,45 @@ def atomic_path(path: StrPath) -> Iterator[Path]:
     logger.debug("wrote %s", target)
 
 
+def check_output_folder(path: StrPath, *, what: str = "output") -> Path:
+    """Check, before any expensive work, that folder ``path`` can be created (absent or empty)."""
+    target = Path(path).expanduser()
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise OutputError(f"cannot write the {what} to {target}: it exists and is not an empty folder; "
+                          "choose a new folder")
+    if not target.parent.is_dir():
+        raise OutputError(f"cannot write the {what} to {target}: folder {target.parent} does not exist")
+    if not os.access(target.parent, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot write the {what} to {target}: permission denied in {target.parent}")
+    return target
+
+
+@contextmanager
+def atomic_dir(path: StrPath, *, what: str = "output") -> Iterator[Path]:
+    """Yield a new empty folder next to ``path``; on success move it onto ``path`` (absent or empty).
+
+    On any error the half-written folder is removed, so ``path`` either is complete or
+    does not exist.
+    """
+    import shutil
+    import tempfile
+
+    target = check_output_folder(path, what=what)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        yield tmp
+        tmp.chmod(0o755)
+        if target.exists():
+            target.rmdir()
+        os.replace(tmp, target)
+    except BaseException as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError) and not isinstance(exc, FrasiError):
+            raise OutputError(f"cannot write the {what} to {target}: {exc.strerror or exc}") from exc
+        raise
+    logger.debug("wrote folder %s", target)
+
+
 def _write_stream(path: StrPath, write: Callable[[IO[bytes]], Any]) -> None:
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         write(f)

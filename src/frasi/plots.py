@@ -1,10 +1,10 @@
-"""Figures: a similarity heatmap with readable labels (needs the ``plot`` extra)."""
+"""Figures: a similarity heatmap and a confusion matrix with readable labels (need the ``plot`` extra)."""
 
 from __future__ import annotations
 
 import io
 import os
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -43,7 +43,38 @@ def heatmap_png(path: str | os.PathLike[str], scores: np.ndarray, row_labels: Se
     fig.colorbar(image, ax=ax, label=metric)
     if title:
         ax.set_title(title)
+    write_bytes(path, _png_bytes(fig))
+
+
+def _png_bytes(fig) -> bytes:
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
-    write_bytes(path, buffer.getvalue())
+    return buffer.getvalue()
+
+
+def confusion_png(matrix: np.ndarray, labels: Sequence[str], *, title: str = "") -> bytes:
+    """A confusion matrix (rows: true class, columns: predicted) as PNG bytes, counts in cells."""
+    require("matplotlib", extra="plot", purpose="drawing a confusion matrix")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    n = len(labels)
+    fig = Figure(figsize=(min(3.5 + 0.7 * n, 20), min(3 + 0.6 * n, 20)), dpi=120)
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    image = ax.imshow(matrix, cmap="Blues")
+    names = [short_label(str(label), 20) for label in labels]
+    ax.set_xticks(range(n), names, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(n), names, fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    threshold = matrix.max() / 2 if matrix.size else 0
+    for i in range(n):
+        for j in range(n):
+            ax.text(j, i, str(int(matrix[i, j])), ha="center", va="center", fontsize=8,
+                    color="white" if matrix[i, j] > threshold else "black")
+    fig.colorbar(image, ax=ax, label="texts")
+    if title:
+        ax.set_title(short_label(title, 60), fontsize=9)
+    return _png_bytes(fig)

@@ -1,0 +1,491 @@
+"""EmbeddingClassifier: a scikit-learn classifier over sentence embeddings.
+
+Texts go through an :class:`~frasi.Encoder` once; a scikit-learn head (LinearSVC,
+logistic regression, ...) learns on the vectors. The class follows the scikit-learn
+contract: ``__init__`` only stores parameters, ``fit`` returns ``self``, learned
+attributes end in ``_``.
+
+    >>> clf = EmbeddingClassifier(head="logistic", C=[0.1, 1, 10]).fit(texts, labels)
+    >>> clf.predict(["¡Qué buen día!"]), clf.C_
+    >>> clf.save("mi-clasificador")                 # a folder; no pickle for linear heads
+    >>> EmbeddingClassifier.load("mi-clasificador").predict_proba(["Che schifo"])
+
+``fit``, ``predict`` and friends take texts, or a 2-D float array of embeddings that the
+same encoder (same prompt) produced: embed once with :meth:`EmbeddingClassifier.embed`
+and reuse the array across heads and folds.
+
+Saved folders hold ``classifier.json`` (parameters, classes, encoder reference) and the
+head: linear heads as plain arrays in ``head.npz`` (loaded with ``allow_pickle=False``),
+other heads as ``head.joblib``, a pickle that :meth:`load` opens only with
+``trust_pickle=True``: unpickling runs code, so load only folders you trust. The encoder
+reference includes the embeddings of a few probe sentences, so loading the head with a
+different encoder is detected instead of silently predicting garbage.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import math
+import numbers
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.metaestimators import available_if
+
+from .encoder import Encoder
+from .errors import InputError, ModelLoadError
+from .io import atomic_dir, validate_texts, write_json
+from .sources import DEFAULT_MODEL
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+CONFIG_NAME = "classifier.json"
+LINEAR_HEAD_FILE = "head.npz"
+PICKLED_HEAD_FILE = "head.joblib"
+
+#: Probe sentences whose embeddings are stored with a saved classifier: loading it with an
+#: encoder that embeds them differently is an error.
+PROBE_TEXTS = (
+    "El tren sale de la estación a las ocho.",
+    "Il gatto dorme sul divano.",
+    "The weather is lovely today.",
+)
+#: Minimum cosine between stored and recomputed probe embeddings (int8 runtimes stay above).
+PROBE_MIN_COSINE = 0.98
+
+
+@dataclass(frozen=True)
+class HeadSpec:
+    module: str
+    name: str
+    linear: bool  # coef_ / intercept_ describe it fully: saved without pickle
+    has_C: bool
+    defaults: tuple[tuple[str, Any], ...] = ()
+
+    def build(self, params: dict[str, Any]) -> Any:
+        cls = getattr(importlib.import_module(self.module), self.name)
+        return cls(**{**dict(self.defaults), **params})
+
+
+#: Heads by name. ``C`` applies to the ones with ``has_C``; ``head_params`` reach the constructor.
+HEADS: dict[str, HeadSpec] = {
+    "linear-svc": HeadSpec("sklearn.svm", "LinearSVC", linear=True, has_C=True, defaults=(("max_iter", 10_000),)),
+    "logistic": HeadSpec("sklearn.linear_model", "LogisticRegression", linear=True, has_C=True,
+                         defaults=(("max_iter", 2_000),)),
+    "ridge": HeadSpec("sklearn.linear_model", "RidgeClassifier", linear=False, has_C=False),
+    "svc": HeadSpec("sklearn.svm", "SVC", linear=False, has_C=True),
+    "knn": HeadSpec("sklearn.neighbors", "KNeighborsClassifier", linear=False, has_C=False,
+                    defaults=(("metric", "cosine"),)),
+    "random-forest": HeadSpec("sklearn.ensemble", "RandomForestClassifier", linear=False, has_C=False),
+    "mlp": HeadSpec("sklearn.neural_network", "MLPClassifier", linear=False, has_C=False,
+                    defaults=(("max_iter", 500),)),
+}
+_RANDOM_STATE_HEADS = {"linear-svc", "logistic", "svc", "random-forest", "mlp"}
+
+
+def check_labels(labels: Any, *, what: str = "labels") -> np.ndarray:
+    """Labels as a 1-D array of str or int; NaN, None, empty strings and fractional floats are errors."""
+    if isinstance(labels, (str, bytes)) or not isinstance(labels, (Sequence, np.ndarray)):
+        raise InputError(f"{what} must be a list of class labels, got {type(labels).__name__}")
+    values = list(labels.tolist() if isinstance(labels, np.ndarray) else labels)
+    if not values:
+        raise InputError(f"{what} are empty: give one label per text")
+    clean: list[str | int] = []
+    for i, value in enumerate(values):
+        if isinstance(value, (bool, np.bool_)):
+            raise InputError(f"{what}[{i}] is a boolean ({value}); use strings or integers as class labels")
+        if isinstance(value, str):
+            if not value.strip():
+                raise InputError(f"{what}[{i}] is empty; every text needs a label")
+            clean.append(value)
+        elif isinstance(value, numbers.Integral):
+            clean.append(int(value))
+        elif isinstance(value, numbers.Real):
+            if math.isnan(value):
+                raise InputError(f"{what}[{i}] is NaN; every text needs a label")
+            if not float(value).is_integer():
+                raise InputError(f"{what}[{i}] is {value!r}: class labels must be strings or integers "
+                                 "(for continuous scores use regression, e.g. frasi eval sts)")
+            clean.append(int(value))
+        else:
+            raise InputError(f"{what}[{i}] is {value!r} ({type(value).__name__}); use strings or integers")
+    kinds = {type(v) for v in clean}
+    if len(kinds) > 1:
+        raise InputError(f"{what} mix strings and integers; use one type for all class labels")
+    return np.asarray(clean)
+
+
+class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
+    """A scikit-learn head over sentence embeddings.
+
+    Parameters
+    ----------
+    encoder:
+        A loaded :class:`Encoder`, or a model name or folder (loaded at ``fit``).
+    head:
+        One of :data:`HEADS`: ``"linear-svc"`` (default), ``"logistic"``, ``"ridge"``,
+        ``"svc"``, ``"knn"``, ``"random-forest"``, ``"mlp"``.
+    C:
+        Inverse regularisation strength for heads that have one. A list of values selects
+        the best by stratified ``cv``-fold cross-validation (macro-F1) on the training data;
+        the choice is in ``C_`` and the fold scores in ``cv_results_``.
+    cv:
+        Folds for the C search.
+    prompt_name, prompt:
+        The encoder prompt (default: the encoder's default, ``"query: "`` for e5).
+    batch_size:
+        Texts per encoder batch.
+    random_state:
+        Seed for the head and the CV folds.
+    head_params:
+        Extra keyword arguments for the head's constructor.
+    """
+
+    def __init__(self, encoder: Encoder | str = DEFAULT_MODEL, *, head: str = "linear-svc",
+                 C: float | Sequence[float] = 1.0, cv: int = 5, prompt_name: str | None = None,
+                 prompt: str | None = None, batch_size: int = 32, random_state: int | None = 0,
+                 head_params: dict[str, Any] | None = None) -> None:
+        self.encoder = encoder
+        self.head = head
+        self.C = C
+        self.cv = cv
+        self.prompt_name = prompt_name
+        self.prompt = prompt
+        self.batch_size = batch_size
+        self.random_state = random_state
+        self.head_params = head_params
+
+    # ------------------------------------------------------------ embeddings
+
+    def _encoder(self) -> Encoder:
+        encoder = getattr(self, "encoder_", None)
+        if encoder is None:
+            encoder = self.encoder if isinstance(self.encoder, Encoder) else Encoder.load(self.encoder)
+            self.encoder_ = encoder
+        return encoder
+
+    def embed(self, texts: Sequence[str], *, show_progress: bool | None = None) -> np.ndarray:
+        """Embeddings of ``texts`` as this classifier sees them (its encoder and prompt)."""
+        texts = validate_texts(texts, what="text")
+        return self._encoder().encode(texts, prompt_name=self.prompt_name, prompt=self.prompt,
+                                      batch_size=self.batch_size, show_progress=show_progress)
+
+    def _features(self, X: Any) -> np.ndarray:
+        if isinstance(X, np.ndarray) and X.dtype.kind == "f":
+            if X.ndim != 2:
+                raise InputError(f"embeddings must be a 2-D array (texts x dimension), got shape {X.shape}")
+            if not np.isfinite(X).all():
+                raise InputError("embeddings contain NaN or infinite values")
+            expected = getattr(self, "n_features_in_", None)
+            if expected is not None and X.shape[1] != expected:
+                raise InputError(f"embeddings have dimension {X.shape[1]}, this classifier expects {expected}")
+            return X.astype(np.float32, copy=False)
+        if isinstance(X, str):
+            raise InputError("give a list of texts, not a single string (wrap it: [text])")
+        return self.embed(X)
+
+    # ------------------------------------------------------------ fit / predict
+
+    def _spec(self) -> HeadSpec:
+        if self.head not in HEADS:
+            raise InputError(f"unknown head {self.head!r}; choose one of: {', '.join(HEADS)}")
+        return HEADS[self.head]
+
+    def _check_params(self) -> tuple[HeadSpec, list[float] | None]:
+        spec = self._spec()
+        grid: list[float] | None = None
+        if isinstance(self.C, (Sequence, np.ndarray)) and not isinstance(self.C, str):
+            grid = [float(c) for c in self.C]
+            if not grid:
+                raise InputError("C is an empty list; give a number or several candidates")
+        values = grid if grid is not None else [self.C]
+        for c in values:
+            if not isinstance(c, numbers.Real) or not math.isfinite(c) or c <= 0:
+                raise InputError(f"C must be a positive number, got {c!r}")
+        if not spec.has_C and (grid is not None or self.C != 1.0):
+            raise InputError(f"head {self.head!r} has no C parameter; drop C or use linear-svc, logistic or svc")
+        if grid is not None and (not isinstance(self.cv, numbers.Integral) or self.cv < 2):
+            raise InputError(f"cv must be an integer >= 2 to choose C, got {self.cv!r}")
+        return spec, grid
+
+    def _new_head(self, spec: HeadSpec, C: float | None) -> Any:
+        params = dict(self.head_params or {})
+        if spec.has_C and C is not None:
+            params.setdefault("C", C)
+        if self.head in _RANDOM_STATE_HEADS:
+            params.setdefault("random_state", self.random_state)
+        try:
+            return spec.build(params)
+        except TypeError as exc:
+            raise InputError(f"head {self.head!r} does not accept these head_params: {exc}") from None
+
+    def fit(self, X: Any, y: Any) -> EmbeddingClassifier:
+        """Embed ``X`` (texts, or precomputed embeddings) and fit the head on labels ``y``."""
+        spec, grid = self._check_params()
+        labels = check_labels(y)
+        if not isinstance(X, np.ndarray) and len(X) != len(labels):
+            raise InputError(f"got {len(X)} texts and {len(labels)} labels; give one label per text")
+        classes, counts = np.unique(labels, return_counts=True)
+        if len(classes) < 2:
+            raise InputError(f"the training data has only one class ({classes[0]!r}); a classifier needs at least 2")
+        features = self._features(X)
+        if len(features) != len(labels):
+            raise InputError(f"got {len(features)} embeddings and {len(labels)} labels; give one label per text")
+        if grid is not None:
+            self.C_, self.cv_results_ = self._choose_C(spec, grid, features, labels, int(counts.min()))
+        else:
+            self.C_ = float(self.C) if spec.has_C else None
+            self.cv_results_ = None
+        head = self._new_head(spec, self.C_)
+        head.fit(features, labels)
+        self.head_ = head
+        self.classes_ = head.classes_
+        self.n_features_in_ = features.shape[1]
+        return self
+
+    def _choose_C(self, spec: HeadSpec, grid: list[float], features: np.ndarray, labels: np.ndarray,
+                  smallest_class: int) -> tuple[float, dict[str, Any]]:
+        from sklearn.model_selection import StratifiedKFold, cross_val_score
+
+        if smallest_class < self.cv:
+            raise InputError(f"cannot run {self.cv}-fold cross-validation: the smallest class has "
+                             f"{smallest_class} examples; lower cv or give a single C")
+        folds = StratifiedKFold(n_splits=self.cv, shuffle=True, random_state=self.random_state)
+        means, stds = [], []
+        for c in grid:
+            scores = cross_val_score(self._new_head(spec, c), features, labels, cv=folds, scoring="f1_macro")
+            means.append(float(scores.mean()))
+            stds.append(float(scores.std()))
+            logger.info("C=%g: cross-validated macro-F1 %.4f ± %.4f", c, means[-1], stds[-1])
+        best = grid[int(np.argmax(means))]
+        return best, {"C": grid, "mean_macro_f1": means, "std_macro_f1": stds, "folds": self.cv,
+                      "scoring": "f1_macro"}
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "head_"):
+            from sklearn.exceptions import NotFittedError
+
+            raise NotFittedError("this EmbeddingClassifier is not fitted yet: call fit(texts, labels) "
+                                 "or EmbeddingClassifier.load(folder) first")
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Class labels for texts (or embeddings)."""
+        self._check_fitted()
+        return self.head_.predict(self._features(X))
+
+    def _head_has(name: str):  # a decorator factory, evaluated in the class body
+        return lambda self: not hasattr(self, "head_") or hasattr(self.head_, name)
+
+    @available_if(_head_has("predict_proba"))
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities (columns in ``classes_`` order); heads without them lack this method."""
+        self._check_fitted()
+        return self.head_.predict_proba(self._features(X))
+
+    @available_if(_head_has("decision_function"))
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Signed margins from the head."""
+        self._check_fitted()
+        return self.head_.decision_function(self._features(X))
+
+    del _head_has
+
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """Accuracy on ``(X, y)``; labels the classifier never saw are an error."""
+        self._check_fitted()
+        labels = check_labels(y)
+        self.check_known_labels(labels)
+        return super().score(X, labels, sample_weight=sample_weight)
+
+    def check_known_labels(self, labels: np.ndarray) -> None:
+        """Raise if ``labels`` has classes this classifier was not trained on."""
+        unseen = sorted(set(labels.tolist()) - set(self.classes_.tolist()), key=str)
+        if unseen:
+            known = ", ".join(map(str, self.classes_.tolist()))
+            raise InputError(f"labels {', '.join(map(repr, unseen))} were not in the training data "
+                             f"(known classes: {known})")
+        if labels.dtype.kind != self.classes_.dtype.kind:
+            raise InputError(f"labels are {labels.dtype.kind == 'U' and 'strings' or 'integers'} but the "
+                             "classifier was trained on "
+                             f"{self.classes_.dtype.kind == 'U' and 'strings' or 'integers'}")
+
+    # ------------------------------------------------------------ persistence
+
+    def save(self, path: str | os.PathLike[str], *, files: Mapping[str, bytes] | None = None) -> Path:
+        """Write the classifier to the new folder ``path``, atomically, and return it.
+
+        ``files`` maps extra file names (e.g. a training report) to their bytes; they are
+        written into the same folder in the same atomic step.
+        """
+        self._check_fitted()
+        encoder = self._encoder()
+        spec = self._spec()
+        probes = encoder.encode(list(PROBE_TEXTS), prompt_name=self.prompt_name, prompt=self.prompt,
+                                show_progress=False)
+        config = {
+            "format_version": FORMAT_VERSION,
+            "head": self.head,
+            "params": {"C": self.C, "cv": self.cv, "prompt_name": self.prompt_name, "prompt": self.prompt,
+                       "batch_size": self.batch_size, "random_state": self.random_state,
+                       "head_params": self.head_params},
+            "C_": self.C_,
+            "cv_results_": self.cv_results_,
+            "classes": self.classes_.tolist(),
+            "head_file": LINEAR_HEAD_FILE if spec.linear else PICKLED_HEAD_FILE,
+            "encoder": {
+                "name": encoder.name,
+                "reference": _encoder_reference(encoder),
+                "dimension": int(self.n_features_in_),
+                "prompt": encoder.resolve_prompt(self.prompt_name, self.prompt),
+                "probe_texts": list(PROBE_TEXTS),
+                "probe_embeddings": np.round(probes.astype(np.float64), 6).tolist(),
+            },
+        }
+        with atomic_dir(path, what="classifier") as tmp:
+            write_json(tmp / CONFIG_NAME, config)
+            if spec.linear:
+                np.savez(tmp / LINEAR_HEAD_FILE, coef=np.asarray(self.head_.coef_),
+                         intercept=np.asarray(self.head_.intercept_))
+            else:
+                import joblib
+
+                joblib.dump(self.head_, tmp / PICKLED_HEAD_FILE)
+            for name, data in (files or {}).items():
+                if Path(name).name != name or name in (CONFIG_NAME, LINEAR_HEAD_FILE, PICKLED_HEAD_FILE):
+                    raise InputError(f"cannot add file {name!r} to a classifier folder; use a plain, new file name")
+                (tmp / name).write_bytes(data)
+        logger.info("saved classifier to %s", path)
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], *, encoder: Encoder | str | None = None,
+             trust_pickle: bool = False) -> EmbeddingClassifier:
+        """Load a folder written by :meth:`save`.
+
+        ``encoder`` overrides the stored encoder reference (e.g. a loaded Encoder, or the
+        model's new folder); either way it must reproduce the stored probe embeddings.
+        Non-linear heads are pickles: they load only with ``trust_pickle=True``.
+        """
+        folder = Path(path)
+        config = _read_config(folder)
+        head_name = config["head"]
+        if head_name not in HEADS:
+            raise ModelLoadError(f"{folder}: unknown head {head_name!r} in {CONFIG_NAME}")
+        spec = HEADS[head_name]
+        params = config["params"]
+        if encoder is None:
+            encoder = config["encoder"].get("reference")
+            if encoder is None:
+                raise ModelLoadError(f"{folder} was trained on an encoder built in memory "
+                                     f"({config['encoder']['name']!r}); pass encoder= (CLI: --model)")
+        clf = cls(encoder=encoder, head=head_name, **params)
+        classes = np.asarray(config["classes"])
+        head = _load_head(folder, spec, config, classes, trust_pickle, clf)
+        clf.head_ = head
+        clf.classes_ = classes
+        clf.C_ = config.get("C_")
+        clf.cv_results_ = config.get("cv_results_")
+        clf.n_features_in_ = int(config["encoder"]["dimension"])
+        clf._check_encoder(folder, config["encoder"])
+        return clf
+
+    def _check_encoder(self, folder: Path, reference: dict[str, Any]) -> None:
+        encoder = self._encoder()
+        if encoder.dimension != reference["dimension"]:
+            raise ModelLoadError(f"{folder} was trained on {reference['dimension']}-dimensional embeddings of "
+                                 f"{reference['name']!r}, but encoder {encoder.name!r} gives {encoder.dimension}; "
+                                 "load it with the encoder it was trained with")
+        stored = np.asarray(reference["probe_embeddings"], dtype=np.float32)
+        fresh = encoder.encode(list(reference["probe_texts"]), prompt=reference["prompt"], show_progress=False)
+        cosines = np.sum(stored * fresh, axis=1) / (
+            np.linalg.norm(stored, axis=1) * np.linalg.norm(fresh, axis=1) + 1e-12)
+        if float(cosines.min()) < PROBE_MIN_COSINE:
+            raise ModelLoadError(f"{folder} was trained on embeddings of {reference['name']!r}, and encoder "
+                                 f"{encoder.name!r} embeds differently (probe cosine {cosines.min():.3f}); "
+                                 "load it with the encoder it was trained with")
+
+
+def _encoder_reference(encoder: Encoder) -> str | None:
+    """What :meth:`Encoder.load` needs to load this encoder again: a packaged name, Hub id or folder."""
+    if encoder.source in ("packaged", "hub"):
+        return encoder.name
+    if encoder.path is not None:
+        return str(Path(encoder.path).resolve())
+    return None
+
+
+def _read_config(folder: Path) -> dict[str, Any]:
+    file = folder / CONFIG_NAME
+    if not folder.is_dir():
+        raise ModelLoadError(f"classifier folder {folder} does not exist")
+    if not file.is_file():
+        raise ModelLoadError(f"{folder} is not a frasi classifier folder: {CONFIG_NAME} is missing")
+    try:
+        config = json.loads(file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelLoadError(f"{file} is not valid JSON ({exc})") from None
+    version = config.get("format_version") if isinstance(config, dict) else None
+    if version != FORMAT_VERSION:
+        raise ModelLoadError(f"{file} has format_version {version!r}; this frasi reads version {FORMAT_VERSION}")
+    missing = [k for k in ("head", "params", "classes", "head_file", "encoder") if k not in config]
+    if missing:
+        raise ModelLoadError(f"{file} lacks {', '.join(missing)}")
+    return config
+
+
+def _load_head(folder: Path, spec: HeadSpec, config: dict[str, Any], classes: np.ndarray,
+               trust_pickle: bool, clf: EmbeddingClassifier) -> Any:
+    file = folder / config["head_file"]
+    if not file.is_file():
+        raise ModelLoadError(f"{folder} is incomplete: {config['head_file']} is missing")
+    if not spec.linear:
+        if not trust_pickle:
+            raise ModelLoadError(f"{file} is a pickle (head {config['head']!r}); unpickling runs code, so it "
+                                 "loads only with trust_pickle=True (CLI: --trust-pickle) for folders you trust")
+        import joblib
+
+        return joblib.load(file)
+    try:
+        with np.load(file, allow_pickle=False) as arrays:
+            coef, intercept = arrays["coef"], arrays["intercept"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise ModelLoadError(f"{file} is not a valid head file ({exc})") from None
+    head = clf._new_head(spec, config.get("C_"))
+    head.coef_ = coef
+    head.intercept_ = intercept if intercept.ndim else intercept.item()
+    head.classes_ = classes
+    head.n_features_in_ = coef.shape[-1]
+    return head
+
+
+def fit_tfidf_baseline(texts: Sequence[str], labels: Any, *, C: float | Sequence[float] = 1.0, cv: int = 5,
+                       random_state: int | None = 0) -> Any:
+    """TF-IDF (word 1-2 grams, sublinear tf) + LinearSVC on the same data: what embeddings add.
+
+    A list of C values is searched by the same stratified CV (macro-F1) as
+    :class:`EmbeddingClassifier`, so both sides get the same tuning budget.
+    Returns a fitted scikit-learn Pipeline.
+    """
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold
+    from sklearn.pipeline import make_pipeline
+    from sklearn.svm import LinearSVC
+
+    texts = validate_texts(texts, what="text")
+    y = check_labels(labels)
+    pipeline = make_pipeline(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1),
+                             LinearSVC(random_state=random_state, max_iter=10_000))
+    if isinstance(C, (Sequence, np.ndarray)) and not isinstance(C, str):
+        folds = StratifiedKFold(n_splits=cv, shuffle=True, random_state=random_state)
+        search = GridSearchCV(pipeline, {"linearsvc__C": [float(c) for c in C]}, cv=folds, scoring="f1_macro")
+        return search.fit(texts, y).best_estimator_
+    pipeline.set_params(linearsvc__C=float(C))
+    return pipeline.fit(texts, y)
