@@ -65,6 +65,26 @@ SECTIONS: list[tuple[str, str, list[list[str]]]] = [
          "--output", "{tmp}/e5-cls-dense"],
         ["frasi", "similarity", "Buongiorno", "Buenos días", "Good night", "--model", "{tmp}/e5-cls-dense"],
     ]),
+    ("frasi sentiment", "Negative / neutral / positive with probabilities, from the head that ships "
+     "with frasi (trained on UMSAB tweets in es/it/en over the default model's embeddings).", [
+        ["frasi", "sentiment", "¡Me encanta este sitio!", "Che schifo di giornata.", "The meeting is at five."],
+        ["frasi", "sentiment", "--file", "resenas_es.csv", "--column", "texto", "--output", "{tmp}/sentimiento.csv"],
+    ]),
+    ("frasi classify", "Train a classifier on embeddings (here a tiny set of Spanish reviews, with a "
+     "held-out test split, C chosen by 3-fold cross-validation), then use the saved folder and score "
+     "it (scored here on the whole file, training rows included, only to show the output: score "
+     "on held-out data).", [
+        ["frasi", "classify", "train", "resenas_es.csv", "--text-col", "texto", "--label-col", "etiqueta",
+         "--head", "logistic", "--C", "0.1,1,10", "--cv", "3", "--test-size", "0.25", "--output", "{tmp}/resenas"],
+        ["frasi", "classify", "predict", "{tmp}/resenas", "Un servicio excelente.", "La comida llegó fría."],
+        ["frasi", "classify", "evaluate", "{tmp}/resenas", "resenas_es.csv", "--text-col", "texto",
+         "--label-col", "etiqueta", "--json"],
+    ]),
+    ("frasi eval sts", "Spearman and Pearson (x100) of each similarity against gold scores, with "
+     "bootstrap 95% intervals and the protocol (here 12 Italian pairs with a 0-5 score).", [
+        ["frasi", "eval", "sts", "sts_it.csv", "--sentence1-col", "frase1", "--sentence2-col", "frase2",
+         "--score-col", "punteggio"],
+    ]),
     ("Errors", "Bad input gives one line on stderr and exit code 2; nothing is written.", [
         ["frasi", "embed", "", "--output", "{tmp}/x.npy"],
         ["frasi", "embed", "--file", "frasi_it.csv", "--column", "text", "--output", "{tmp}/x.npy"],
