@@ -32,6 +32,7 @@ def test_exported_members():
         "ModelNotFoundError",
         "OutputError",
         "TokenInfo",
+        "TrainConfig",
         "__version__",
         "build_index",
         "cache_dir",

@@ -32,8 +32,8 @@ from .sources import DEFAULT_MODEL, ModelInfo, cache_dir, list_models
 
 __version__ = "0.1.0"
 
-# scikit-learn takes ~2 s to import: the classifier API loads on first use (PEP 562).
-_LAZY = {"EmbeddingClassifier": "classify", "load_sentiment": "sentiment"}
+# scikit-learn takes ~2 s to import: the classifier and training API load on first use (PEP 562).
+_LAZY = {"EmbeddingClassifier": "classify", "load_sentiment": "sentiment", "TrainConfig": "train"}
 
 
 def __getattr__(name: str):
@@ -64,6 +64,7 @@ __all__ = [
     "ModelNotFoundError",
     "OutputError",
     "TokenInfo",
+    "TrainConfig",
     "__version__",
     "build_index",
     "cache_dir",

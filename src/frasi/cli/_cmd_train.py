@@ -1,0 +1,210 @@
+"""Commands that train and compare pair models: train bi-encoder / cross-encoder / architecture, compare."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from frasi.errors import InputError
+
+from ._shared import Json, Quiet, app, emit_json, err, out, setup_logging
+
+train_app = typer.Typer(help="Fine-tune pair models on STS data (needs the train extra).", no_args_is_help=True)
+app.add_typer(train_app, name="train")
+
+# ---------------------------------------------------------------- options (None: from --config or the default)
+
+TrainFiles = Annotated[list[Path] | None, typer.Argument(
+    help="Training files (STS pairs: STS Benchmark TSV, sentence1,sentence2,score CSV or a named table); several "
+         "are concatenated (e.g. es + it + en).")]
+Output = Annotated[Path, typer.Option("--output", "-o", help="Folder for the trained model (absent or empty).")]
+ConfigFile = Annotated[Path | None, typer.Option("--config", help="A .toml/.yaml/.json file of training settings; "
+                                                                   "flags override it.")]
+Dev = Annotated[list[Path] | None, typer.Option("--dev", help="Dev file (repeatable): best checkpoint, early stopping.")]
+Test = Annotated[list[Path] | None, typer.Option("--test", help="Test file (repeatable): scored once after training.")]
+ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="Starting model (default multilingual-e5-small).")]
+Loss = Annotated[str | None, typer.Option("--loss", help="bi-encoder: cosent, cosine or mnrl; cross-encoder: bce or mse.")]
+Epochs = Annotated[float | None, typer.Option("--epochs", help="Training epochs (default 1).")]
+MaxSteps = Annotated[int | None, typer.Option("--max-steps", help="Stop after this many steps (overrides --epochs).")]
+Batch = Annotated[int | None, typer.Option("--batch-size", help="Pairs per step (default 16).")]
+LR = Annotated[float | None, typer.Option("--lr", help="Learning rate of the encoder (default 2e-5).")]
+HeadLR = Annotated[float | None, typer.Option("--head-lr", help="Learning rate of new heads (default 1e-3).")]
+Warmup = Annotated[float | None, typer.Option("--warmup", help="Warmup, as a fraction of the steps (default 0.1).")]
+Scheduler = Annotated[str | None, typer.Option("--scheduler", help="linear, cosine, constant or constant_with_warmup.")]
+MaxLen = Annotated[int | None, typer.Option("--max-seq-length", help="Tokens per text, or per pair (default 128).")]
+FreezeEmb = Annotated[bool | None, typer.Option("--freeze-embeddings/--train-embeddings",
+                                                help="Freeze the word-embedding matrix (fast on CPU).")]
+FreezeLayers = Annotated[int | None, typer.Option("--freeze-layers", help="Freeze the lowest N transformer layers.")]
+EvalSteps = Annotated[int | None, typer.Option("--eval-steps", help="Evaluate on dev every N steps (and each epoch).")]
+Patience = Annotated[int | None, typer.Option("--patience", help="Early stopping: evaluations without improvement.")]
+Seed = Annotated[int | None, typer.Option("--seed", help="Random seed (default 42).")]
+Threads = Annotated[int | None, typer.Option("--threads", help="torch CPU threads.")]
+MaxPairs = Annotated[int | None, typer.Option("--max-train-pairs", help="Use a seeded sample of N training pairs.")]
+Resume = Annotated[bool, typer.Option("--resume", help="Continue an interrupted run from its last checkpoint.")]
+
+
+def build_config(config_file: Path | None, **options: Any):
+    """The TrainConfig from --config (if any) with the flags that were given on top."""
+    from frasi.train import TrainConfig
+
+    files = options.pop("train_files")
+    overrides = {k: v for k, v in options.items() if v is not None and v != []}
+    if files:
+        overrides["train_files"] = [str(f) for f in files]
+    for key in ("dev_files", "test_files"):
+        if key in overrides:
+            overrides[key] = [str(f) for f in overrides[key]]
+    if config_file is not None:
+        return TrainConfig.from_file(config_file, **overrides)
+    if "train_files" not in overrides:
+        raise InputError("no training files: pass them as arguments (frasi train bi-encoder TRAIN.csv -o OUT) "
+                         "or in a --config file")
+    return TrainConfig.from_dict(overrides)
+
+
+def _show(result, as_json: bool, quiet: bool) -> None:
+    record = result.record
+    if as_json:
+        emit_json({"path": str(result.path), "architecture": result.architecture,
+                   "metrics": {split: [{k: v for k, v in r.items() if k != "predicted"} for r in record["metrics"][split]]
+                               for split in ("dev", "test")},
+                   "training": {k: v for k, v in record["training"].items() if k != "history"},
+                   "model_size": record["model_size"]})
+        return
+    table = Table(title=f"{result.architecture} -> {result.path}")
+    for name in ("split", "file", "pairs", "Spearman", "95% CI", "Pearson"):
+        table.add_column(name, justify="right" if name in ("pairs", "Spearman", "Pearson") else "left")
+    for split in ("dev", "test"):
+        for r in record["metrics"][split]:
+            ci = (r.get("ci") or {}).get("spearman")
+            table.add_row(split, Path(r["source"]).name, str(r["n"]),
+                          "-" if r["spearman"] is None else f"{r['spearman']:.2f}",
+                          f"[{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "-",
+                          "-" if r["pearson"] is None else f"{r['pearson']:.2f}")
+    out.print(table)
+    if not quiet:
+        t = record["training"]
+        err.print(f"* {t['global_step']} steps ({t['epochs_done']:.2f} epochs) in {t['train_seconds']:.0f} s; best "
+                  f"dev step {t.get('best_step')}; selection on dev only; config, seed, data hashes and versions in "
+                  f"{result.path / 'frasi_run.json'}")
+
+
+def _train(architecture: str | None, *, output: Path, config_file: Path | None, resume: bool, as_json: bool,
+           quiet: bool, **options: Any) -> None:
+    from frasi.train import train
+
+    setup_logging(quiet)
+    config = build_config(config_file, architecture=architecture, **options)
+    _show(train(config, output, resume=resume), as_json, quiet)
+
+
+@train_app.command("bi-encoder")
+def train_bi_encoder(
+    train_files: TrainFiles = None, output: Output = ..., config_file: ConfigFile = None, dev: Dev = None,
+    test: Test = None, model: ModelOpt = None, loss: Loss = None, epochs: Epochs = None, max_steps: MaxSteps = None,
+    batch_size: Batch = None, lr: LR = None, warmup: Warmup = None, scheduler: Scheduler = None,
+    max_seq_length: MaxLen = None, freeze_embeddings: FreezeEmb = None, freeze_layers: FreezeLayers = None,
+    eval_steps: EvalSteps = None, patience: Patience = None, seed: Seed = None, threads: Threads = None,
+    max_train_pairs: MaxPairs = None,
+    prompt: Annotated[str | None, typer.Option("--prompt", help='Prompt for the texts ("" none; default: the '
+                                                                 "model's).")] = None,
+    resume: Resume = False, as_json: Json = False, quiet: Quiet = False,
+) -> None:
+    """Fine-tune a bi-encoder (cosine of two embeddings) on scored pairs."""
+    _train("bi-encoder", output=output, config_file=config_file, resume=resume, as_json=as_json, quiet=quiet,
+           train_files=train_files, dev_files=dev, test_files=test, model=model, loss=loss, epochs=epochs,
+           max_steps=max_steps, batch_size=batch_size, learning_rate=lr, warmup_ratio=warmup, scheduler=scheduler,
+           max_seq_length=max_seq_length, freeze_embeddings=freeze_embeddings, freeze_layers=freeze_layers,
+           eval_steps=eval_steps, early_stopping_patience=patience, seed=seed, threads=threads,
+           max_train_pairs=max_train_pairs, prompt=prompt)
+
+
+@train_app.command("cross-encoder")
+def train_cross_encoder(
+    train_files: TrainFiles = None, output: Output = ..., config_file: ConfigFile = None, dev: Dev = None,
+    test: Test = None, model: ModelOpt = None, loss: Loss = None, epochs: Epochs = None, max_steps: MaxSteps = None,
+    batch_size: Batch = None, lr: LR = None, warmup: Warmup = None, scheduler: Scheduler = None,
+    max_seq_length: MaxLen = None, freeze_embeddings: FreezeEmb = None, freeze_layers: FreezeLayers = None,
+    eval_steps: EvalSteps = None, patience: Patience = None, seed: Seed = None, threads: Threads = None,
+    max_train_pairs: MaxPairs = None, resume: Resume = False, as_json: Json = False, quiet: Quiet = False,
+) -> None:
+    """Fine-tune a cross-encoder (the pair encoded jointly, one-logit head) on scored pairs."""
+    _train("cross-encoder", output=output, config_file=config_file, resume=resume, as_json=as_json, quiet=quiet,
+           train_files=train_files, dev_files=dev, test_files=test, model=model, loss=loss, epochs=epochs,
+           max_steps=max_steps, batch_size=batch_size, learning_rate=lr, warmup_ratio=warmup, scheduler=scheduler,
+           max_seq_length=max_seq_length, freeze_embeddings=freeze_embeddings, freeze_layers=freeze_layers,
+           eval_steps=eval_steps, early_stopping_patience=patience, seed=seed, threads=threads,
+           max_train_pairs=max_train_pairs)
+
+
+@train_app.command("architecture")
+def train_architecture(
+    train_files: TrainFiles = None, output: Output = ...,
+    arch: Annotated[str | None, typer.Option("--arch", help="regression, siamese or cross-attention.")] = None,
+    config_file: ConfigFile = None, dev: Dev = None, test: Test = None, model: ModelOpt = None,
+    epochs: Epochs = None, max_steps: MaxSteps = None, batch_size: Batch = None, lr: LR = None,
+    head_lr: HeadLR = None, warmup: Warmup = None, scheduler: Scheduler = None, max_seq_length: MaxLen = None,
+    freeze_embeddings: FreezeEmb = None, freeze_layers: FreezeLayers = None, eval_steps: EvalSteps = None,
+    patience: Patience = None, seed: Seed = None, threads: Threads = None, max_train_pairs: MaxPairs = None,
+    resume: Resume = False, as_json: Json = False, quiet: Quiet = False,
+) -> None:
+    """Train one of the seed's architectures (regression, siamese, cross-attention) on scored pairs."""
+    from frasi.train.config import HEAD_ARCHITECTURES
+
+    if arch is None and config_file is None:
+        raise InputError(f"pass --arch, one of {', '.join(HEAD_ARCHITECTURES)}")
+    if arch is not None and arch not in HEAD_ARCHITECTURES:
+        raise InputError(f"--arch must be one of {', '.join(HEAD_ARCHITECTURES)}; got {arch!r} (the bi-encoder and "
+                         "cross-encoder have their own commands)")
+    _train(arch, output=output, config_file=config_file, resume=resume, as_json=as_json, quiet=quiet,
+           train_files=train_files, dev_files=dev, test_files=test, model=model, epochs=epochs, max_steps=max_steps,
+           batch_size=batch_size, learning_rate=lr, head_learning_rate=head_lr, warmup_ratio=warmup,
+           scheduler=scheduler, max_seq_length=max_seq_length, freeze_embeddings=freeze_embeddings,
+           freeze_layers=freeze_layers, eval_steps=eval_steps, early_stopping_patience=patience, seed=seed,
+           threads=threads, max_train_pairs=max_train_pairs)
+
+
+@app.command("compare")
+def compare(
+    train_files: TrainFiles = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Report folder (absent or empty).")] = ...,
+    arch: Annotated[list[str] | None, typer.Option(
+        "--arch", help="Architecture to train (repeatable; default all five).")] = None,
+    seeds: Annotated[list[int] | None, typer.Option("--seed", help="Training seed (repeatable; default 42).")] = None,
+    no_baseline: Annotated[bool, typer.Option("--no-baseline", help="Do not score the untrained model.")] = False,
+    no_plots: Annotated[bool, typer.Option("--no-plots", help="Do not draw the PNG plots.")] = False,
+    config_file: ConfigFile = None, dev: Dev = None, test: Test = None, model: ModelOpt = None,
+    epochs: Epochs = None, max_steps: MaxSteps = None, batch_size: Batch = None, lr: LR = None,
+    head_lr: HeadLR = None, warmup: Warmup = None, max_seq_length: MaxLen = None, freeze_embeddings: FreezeEmb = None,
+    freeze_layers: FreezeLayers = None, eval_steps: EvalSteps = None, patience: Patience = None,
+    threads: Threads = None, max_train_pairs: MaxPairs = None,
+    resume: Resume = False, as_json: Json = False, quiet: Quiet = False,
+) -> None:
+    """Train and score several architectures on the same split and seeds; write a report (md, csv, json, png)."""
+    from frasi.train import ARCHITECTURES
+    from frasi.train.compare import compare as run_compare
+
+    setup_logging(quiet)
+    config = build_config(config_file, train_files=train_files, dev_files=dev, test_files=test, model=model,
+                          epochs=epochs, max_steps=max_steps, batch_size=batch_size, learning_rate=lr,
+                          head_learning_rate=head_lr, warmup_ratio=warmup, max_seq_length=max_seq_length,
+                          freeze_embeddings=freeze_embeddings, freeze_layers=freeze_layers, eval_steps=eval_steps,
+                          early_stopping_patience=patience, threads=threads, max_train_pairs=max_train_pairs)
+    result = run_compare(config, output, architectures=arch or list(ARCHITECTURES), seeds=seeds or None,
+                         baseline=not no_baseline, resume=resume, plots=not no_plots)
+    if as_json:
+        emit_json({"path": str(result.path), "rows": result.rows, "summary": result.summary})
+        return
+    table = Table(title=f"compare -> {result.path} (selection on dev only)")
+    for name in ("model", "test file", "Spearman", "Pearson", "train s", "pairs/s"):
+        table.add_column(name, justify="left" if name in ("model", "test file") else "right")
+    for r in result.rows:
+        table.add_row(r["model"], r["test_file"], *(("-" if r[k] is None else f"{r[k]:.2f}")
+                                                    for k in ("spearman", "pearson", "train_seconds",
+                                                              "pairs_per_second")))
+    out.print(table)
+    if not quiet:
+        err.print(f"* report: {result.path / 'report.md'} (+ .csv, .json, PNG plots)")

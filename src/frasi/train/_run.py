@@ -1,0 +1,193 @@
+"""What every training path shares: the work folder, resuming, freezing, progress, finishing.
+
+A run that trains into ``OUT`` keeps its checkpoints in the sibling folder
+``OUT.partial/`` (with the config it was started with). When training ends, the best
+model and ``frasi_run.json`` are written to ``OUT`` atomically and ``OUT.partial`` is
+removed. After an interrupt, the same call with ``resume=True`` continues from the last
+checkpoint in ``OUT.partial``; a different config is refused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import re
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from frasi.errors import InputError, require
+from frasi.io import check_output_folder, write_json
+
+from .config import TrainConfig
+
+logger = logging.getLogger(__name__)
+
+RUN_FILE = "frasi_run.json"
+_CONFIG_FILE = "train_config.json"
+
+
+def require_training(purpose: str) -> None:
+    """Raise MissingExtraError when the ``train`` extra (datasets, accelerate) is missing."""
+    require("datasets", extra="train", purpose=purpose)
+    require("accelerate", extra="train", purpose=purpose)
+
+
+def work_folder(output: Path) -> Path:
+    return output.with_name(output.name + ".partial")
+
+
+def prepare_output(config: TrainConfig, output: str | Path, *, resume: bool) -> tuple[Path, Path, bool]:
+    """Check ``output`` and its work folder before any slow work; return (output, work, resuming)."""
+    target = check_output_folder(Path(output).expanduser(), what="trained model")
+    work = work_folder(target)
+    saved = work / _CONFIG_FILE
+    if work.exists() and not resume:
+        raise InputError(f"{work} holds an interrupted run for {target}; pass resume=True (--resume) to continue "
+                         "it, or delete that folder to start again")
+    if resume and saved.is_file():
+        before = json.loads(saved.read_text(encoding="utf-8"))
+        now = config.to_dict()
+        changed = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
+        if changed:
+            raise InputError(f"cannot resume {work}: the config differs in {', '.join(changed)}; resume with the "
+                             "same settings, or delete that folder to start again")
+        logger.info("resuming the run in %s", work)
+        return target, work, True
+    if resume:
+        logger.info("no interrupted run in %s: starting from scratch", work)
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir()
+    write_json(saved, config.to_dict())
+    return target, work, False
+
+
+def finish(work: Path) -> None:
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def after_checkpoint(step: int) -> None:
+    """Called after each checkpoint is written (tests replace it to simulate an interrupt)."""
+
+
+def set_threads(config: TrainConfig) -> None:
+    if config.threads is not None:
+        import torch
+
+        torch.set_num_threads(config.threads)
+
+
+def freeze(module: Any, config: TrainConfig) -> dict[str, int]:
+    """Freeze the word embeddings and/or the lowest layers of a transformers model; return counts."""
+    if config.freeze_embeddings:
+        module.get_input_embeddings().weight.requires_grad_(False)
+    if config.freeze_layers:
+        pattern = re.compile(r"(?:^|\.)(?:layer|layers)\.(\d+)\.")
+        layers = {int(m.group(1)) for name, _ in module.named_parameters() if (m := pattern.search(name))}
+        if config.freeze_layers > len(layers):
+            raise InputError(f"freeze_layers={config.freeze_layers} but the model has {len(layers)} layers; "
+                             f"pass at most {len(layers)}")
+        for name, param in module.named_parameters():
+            m = pattern.search(name)
+            if m and int(m.group(1)) < config.freeze_layers:
+                param.requires_grad_(False)
+    total = sum(p.numel() for p in module.parameters())
+    trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
+    if config.freeze_embeddings or config.freeze_layers:
+        logger.info("training %d of %d parameters (%.0f%%)", trainable, total, 100 * trainable / max(total, 1))
+    return {"parameters": total, "trainable_parameters": trainable}
+
+
+def log_every(config: TrainConfig) -> int:
+    """Training-loss log interval in steps: the eval interval, at most 50."""
+    return max(1, min(config.eval_steps or 50, 50))
+
+
+def total_steps(config: TrainConfig, n_pairs: int) -> int:
+    import math
+
+    if config.max_steps is not None:
+        return config.max_steps
+    return max(1, math.ceil(config.epochs * math.ceil(n_pairs / config.batch_size)))
+
+
+class Progress:
+    """A tqdm bar over optimizer steps with the running loss and ETA, shown when frasi logs INFO to a
+    terminal; otherwise (a log file, a pipe) one INFO line every 5% of the steps with the same figures."""
+
+    def __init__(self, total: int, initial: int = 0, desc: str = "training") -> None:
+        from tqdm.auto import tqdm
+
+        from frasi.encoder import show_progress_default
+
+        self.bar = tqdm(total=total, initial=initial, desc=desc, unit="step", disable=not show_progress_default(),
+                        dynamic_ncols=True, leave=False)
+        self.total, self.initial, self.every = total, initial, max(1, min(50, total // 20))
+        self.start = time.perf_counter()
+
+    def update(self, step: int, loss: float | None) -> None:
+        if not self.bar.disable:
+            self.bar.update(step - self.bar.n)
+            if loss is not None:
+                self.bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
+        elif step % self.every == 0 and step > self.initial:
+            per_step = (time.perf_counter() - self.start) / (step - self.initial)
+            eta = per_step * (self.total - step)
+            shown = "-" if loss is None else f"{loss:.4f}"
+            logger.info("step %d/%d: loss %s, %.2f s/step, ETA %d min %02d s", step, self.total, shown, per_step,
+                        eta // 60, eta % 60)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+@contextlib.contextmanager
+def timed() -> Iterator[dict[str, float]]:
+    box: dict[str, float] = {}
+    start = time.perf_counter()
+    try:
+        yield box
+    finally:
+        box["seconds"] = time.perf_counter() - start
+
+
+def dev_pool(dev: list[Any]) -> tuple[list[str], list[str], list[float]] | None:
+    """All dev pairs together, scores normalized to [0, 1] per file (None without dev files)."""
+    if not dev:
+        return None
+    s1 = [s for d in dev for s in d.sentences1]
+    s2 = [s for d in dev for s in d.sentences2]
+    scores = [float(x) for d in dev for x in d.normalized_scores()]
+    return s1, s2, scores
+
+
+def score_sets(predict, sets: list[Any], *, n_bootstrap: int = 1000, seed: int = 0) -> list[dict[str, Any]]:
+    """Spearman/Pearson (x100, bootstrap CIs) of ``predict(s1, s2)`` on each STSData of ``sets``."""
+    from frasi.evaluate import sts_metrics
+
+    results = []
+    for data in sets:
+        start = time.perf_counter()
+        predicted = predict(list(data.sentences1), list(data.sentences2))
+        seconds = time.perf_counter() - start
+        metrics = sts_metrics(predicted, data.scores, genres=data.genres, n_bootstrap=n_bootstrap, seed=seed)
+        results.append({"source": data.source, "sha256": data.sha256, "n": len(data),
+                        "spearman": metrics["metrics"]["spearman"], "pearson": metrics["metrics"]["pearson"],
+                        "ci": metrics["ci"], "by_genre": metrics["by_genre"],
+                        "predict_seconds": round(seconds, 3), "predicted": [round(float(x), 6) for x in predicted]})
+    return results
+
+
+def write_run(folder: Path, record: dict[str, Any]) -> None:
+    write_json(folder / RUN_FILE, record)
+
+
+def read_run(folder: str | Path) -> dict[str, Any]:
+    path = Path(folder) / RUN_FILE
+    if not path.is_file():
+        raise InputError(f"{folder} has no {RUN_FILE}; expected a folder written by frasi train")
+    return json.loads(path.read_text(encoding="utf-8"))

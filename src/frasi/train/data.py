@@ -1,0 +1,116 @@
+"""The data of a training run: every file read and checked before any model loads.
+
+Scored pairs come through :func:`frasi.data.read_sts` (missing columns, NaN or
+non-numeric scores, fewer than 2 rows, mismatched pair counts: one-line InputError).
+Several train files (es + it + en) are concatenated; several dev or test files are
+scored together (pooled) and one by one. For the MultipleNegativesRanking loss the train
+files may also be unscored tables of positive pairs (sentence1 / sentence2 columns).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from frasi.errors import InputError
+
+from .config import TrainConfig
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Pairs:
+    """Sentence pairs with targets in [0, 1] (``None`` for unscored positive pairs)."""
+
+    sentences1: list[str]
+    sentences2: list[str]
+    targets: np.ndarray | None
+    summaries: list[dict[str, Any]]
+
+    def __len__(self) -> int:
+        return len(self.sentences1)
+
+    def pairs(self) -> list[list[str]]:
+        return [[a, b] for a, b in zip(self.sentences1, self.sentences2)]
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    train: Pairs
+    dev: list[Any]  # STSData, one per dev file
+    test: list[Any]  # STSData, one per test file
+
+    def summary(self) -> dict[str, Any]:
+        """Sources, sizes and sha256 of every file (what the run record keeps)."""
+        return {"train": self.train.summaries, "n_train_pairs": len(self.train),
+                "dev": [d.summary() for d in self.dev], "test": [t.summary() for t in self.test]}
+
+
+def load_training_data(config: TrainConfig) -> TrainingData:
+    """Read and check every file of ``config``; raise InputError before any training starts."""
+    from frasi.data import read_sts
+
+    if not config.train_files:
+        raise InputError("no training data: pass at least one train file (train_files, --train)")
+    parts = [_read_train_file(path, config) for path in config.train_files]
+    s1 = [s for p in parts for s in p.sentences1]
+    s2 = [s for p in parts for s in p.sentences2]
+    targets = None if any(p.targets is None for p in parts) else np.concatenate([p.targets for p in parts])
+    if config.max_train_pairs is not None and config.max_train_pairs < len(s1):
+        # A seeded sample, so that a short run still sees every language of the train files.
+        keep = np.sort(np.random.default_rng(config.seed).permutation(len(s1))[: config.max_train_pairs])
+        s1, s2 = [s1[i] for i in keep], [s2[i] for i in keep]
+        targets = None if targets is None else targets[keep]
+    if len(s1) < 2:
+        raise InputError(f"the train files hold {len(s1)} usable pair(s); expected at least 2")
+    train = Pairs(s1, s2, targets, [p.summaries[0] for p in parts])
+    dev = [read_sts(path) for path in config.dev_files]
+    test = [read_sts(path) for path in config.test_files]
+    logger.info("training data: %d pairs from %d file(s); %d dev and %d test file(s)", len(train),
+                len(parts), len(dev), len(test))
+    return TrainingData(train, dev, test)
+
+
+def _read_train_file(path: str, config: TrainConfig) -> Pairs:
+    from frasi.data import read_sts
+
+    if config.loss != "mnrl":
+        data = read_sts(path)
+        return Pairs(list(data.sentences1), list(data.sentences2), data.normalized_scores(), [data.summary()])
+    try:
+        data = read_sts(path)
+    except InputError as exc:
+        if "no score column" not in str(exc):
+            raise
+        return _read_positive_pairs(path)
+    keep = np.flatnonzero(data.normalized_scores() >= config.mnrl_min_score)
+    if len(keep) < 2:
+        raise InputError(f"{path}: {len(keep)} pair(s) score at or above mnrl_min_score={config.mnrl_min_score:g} "
+                         "(normalized); expected at least 2 positive pairs; lower mnrl_min_score")
+    summary = {**data.summary(), "positives": len(keep), "mnrl_min_score": config.mnrl_min_score}
+    return Pairs([data.sentences1[i] for i in keep], [data.sentences2[i] for i in keep], None, [summary])
+
+
+def _read_positive_pairs(path: str) -> Pairs:
+    """Unscored positive pairs from a table with sentence1 / sentence2 columns."""
+    import hashlib
+    import json
+
+    from frasi.data import SENTENCE1_NAMES, SENTENCE2_NAMES, _column, _text
+    from frasi.io import read_table
+
+    columns, rows = read_table(path)
+    c1 = _column(path, columns, None, SENTENCE1_NAMES, "sentence1", "sentence1_column")
+    c2 = _column(path, columns, None, SENTENCE2_NAMES, "sentence2", "sentence2_column")
+    s1 = [_text(row.get(c1), f"{path} row {i}: column {c1!r}") for i, row in enumerate(rows, 1)]
+    s2 = [_text(row.get(c2), f"{path} row {i}: column {c2!r}") for i, row in enumerate(rows, 1)]
+    if len(s1) < 2:
+        raise InputError(f"{path} has {len(s1)} pair(s); expected at least 2 positive pairs")
+    digest = hashlib.sha256(json.dumps({"sentence1": s1, "sentence2": s2}, ensure_ascii=False, sort_keys=True,
+                                       separators=(",", ":")).encode("utf-8")).hexdigest()
+    return Pairs(s1, s2, None, [{"source": str(path), "layout": "positive pairs", "n_pairs": len(s1),
+                                 "sha256": digest}])

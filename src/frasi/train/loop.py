@@ -1,0 +1,233 @@
+"""Training the pair architectures (regression / siamese / cross-attention) with a small torch loop.
+
+Why not sentence-transformers' trainer here: it checkpoints and restores only the
+SentenceTransformer, while these models keep a head next to the encoder, so the head
+would be lost from the best checkpoint and from a resumed run. The loop below does the
+same things explicitly and checkpoints the whole model:
+
+* AdamW (the encoder at ``learning_rate``, the head at ``head_learning_rate``; no decay on
+  biases and norms), warmup then the ``scheduler`` schedule, gradient clipping at 1;
+* batches in a seeded random order per epoch (seed + epoch), so a resumed run sees the
+  same batches; dropout's RNG state is checkpointed too;
+* dev Spearman every ``eval_steps`` and at each epoch end; the best state is kept in
+  ``best/``, the latest in ``last/`` (both with only the trainable tensors: frozen ones
+  come from the starting model); early stopping after ``early_stopping_patience``
+  evaluations without improvement.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import _run
+from .config import TrainConfig
+from .data import TrainingData, load_training_data
+from .result import TrainResult
+
+logger = logging.getLogger(__name__)
+
+def train_architecture(config: TrainConfig, output: str | Path, *, resume: bool = False) -> TrainResult:
+    """Train one of the seed's architectures (``config.architecture``); write it and ``frasi_run.json``."""
+    from frasi.errors import InputError
+
+    from .config import HEAD_ARCHITECTURES
+
+    if config.architecture not in HEAD_ARCHITECTURES:
+        raise InputError(f"train_architecture trains {', '.join(HEAD_ARCHITECTURES)}; the config says "
+                         f"{config.architecture!r}; use frasi.train.train() to dispatch on it")
+    data = load_training_data(config)
+    target, work, resuming = _run.prepare_output(config, output, resume=resume)
+    _run.set_threads(config)
+
+    import torch
+
+    from frasi.encoder import Encoder
+
+    from .architectures import PairRegressor
+
+    encoder = Encoder.load(config.model)
+    if config.max_seq_length is not None:
+        encoder.model.max_seq_length = config.max_seq_length
+    torch.manual_seed(config.seed)  # the head's initialisation
+    model = PairRegressor(encoder.model, config.architecture, prompt=encoder.resolve_prompt(prompt=config.prompt))
+    _run.freeze(model.transformer, config)
+    sizes = {"parameters": sum(p.numel() for p in model.parameters()),
+             "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad)}
+    trained = fit(model, data, config, work, resuming=resuming)
+
+    from frasi.io import atomic_dir
+
+    def predict(s1: list[str], s2: list[str]) -> np.ndarray:
+        return model.predict(s1, s2, batch_size=max(config.batch_size, 32))
+
+    dev = _run.score_sets(predict, data.dev, seed=config.seed)
+    test = _run.score_sets(predict, data.test, seed=config.seed)
+    with atomic_dir(target, what="trained model") as tmp:
+        model.save(tmp)
+        result = TrainResult.build(config, data, tmp, trained, sizes, dev, test)
+        _run.write_run(tmp, result.record)
+    _run.finish(work)
+    result = result.moved(target)
+    logger.info("saved the %s model to %s%s", config.architecture, target, result.summary_suffix())
+    return result
+
+
+# ---------------------------------------------------------------------------- the loop
+
+
+def _trainable(model: Any) -> dict[str, Any]:
+    return {name: p for name, p in model.named_parameters() if p.requires_grad}
+
+
+def _save_state(model: Any, folder: Path, extra: dict[str, Any] | None = None) -> None:
+    """Write the trainable tensors (and optimizer etc. in ``extra``) to ``folder``, replacing it atomically."""
+    import torch
+    from safetensors.torch import save_file
+
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    save_file({k: v.detach().contiguous() for k, v in _trainable(model).items()}, str(tmp / "model.safetensors"))
+    if extra is not None:
+        torch.save(extra, tmp / "training_state.pt")
+    old = folder.with_name(folder.name + ".old")
+    if folder.exists():
+        folder.rename(old)
+    tmp.rename(folder)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _load_weights(model: Any, folder: Path) -> None:
+    from safetensors.torch import load_file
+
+    model.load_state_dict(load_file(str(folder / "model.safetensors")), strict=False)
+
+
+def _optimizer(model: Any, config: TrainConfig) -> Any:
+    import torch
+
+    groups: dict[tuple[bool, bool], list] = {}
+    for name, p in _trainable(model).items():
+        head = name.startswith("head.")
+        decay = p.ndim >= 2  # no weight decay on biases and norm weights
+        groups.setdefault((head, decay), []).append(p)
+    return torch.optim.AdamW([
+        {"params": params, "lr": config.head_learning_rate if head else config.learning_rate,
+         "weight_decay": config.weight_decay if decay else 0.0}
+        for (head, decay), params in sorted(groups.items())])
+
+
+def _dev_scores(model: Any, dev: tuple[list[str], list[str], list[float]], batch_size: int) -> dict[str, float]:
+    from frasi.evaluate import sts_metrics
+
+    predicted = model.predict(dev[0], dev[1], batch_size=batch_size, show_progress=False)
+    metrics = sts_metrics(predicted, dev[2], n_bootstrap=0)["metrics"]
+    return {"eval_dev_spearman": (metrics["spearman"] or 0.0) / 100, "eval_dev_pearson": (metrics["pearson"] or 0.0) / 100}
+
+
+def fit(model: Any, data: TrainingData, config: TrainConfig, work: Path, *, resuming: bool) -> dict[str, Any]:
+    """Train ``model`` in place; on return it holds the best dev state. Returns steps, timing and history."""
+    import torch
+    import transformers
+
+    s1, s2 = data.train.sentences1, data.train.sentences2
+    assert data.train.targets is not None
+    targets = torch.tensor(data.train.targets, dtype=torch.float32)
+    n = len(s1)
+    per_epoch = math.ceil(n / config.batch_size)
+    total = _run.total_steps(config, n)
+    optimizer = _optimizer(model, config)
+    scheduler = transformers.get_scheduler(config.scheduler, optimizer,
+                                           num_warmup_steps=round(config.warmup_ratio * total),
+                                           num_training_steps=total)
+    dev = _run.dev_pool(data.dev)
+    state: dict[str, Any] = {"step": 0, "best_metric": None, "best_step": None, "bad_evals": 0, "history": []}
+    last, best = work / "last", work / "best"
+    resumed_from = None
+    if resuming and (last / "training_state.pt").is_file():
+        _load_weights(model, last)
+        saved = torch.load(last / "training_state.pt", weights_only=False)
+        optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
+        torch.set_rng_state(saved["rng"])
+        state = saved["state"]
+        resumed_from = state["step"]
+        logger.info("resuming from step %d of %d", resumed_from, total)
+
+    every = _run.log_every(config)
+    progress = _run.Progress(total, state["step"])
+    running: list[float] = []
+    model.train()
+    stop = state["step"] >= total
+    with _run.timed() as clock:
+        while not stop:
+            epoch = state["step"] // per_epoch
+            order = torch.randperm(n, generator=torch.Generator().manual_seed(config.seed + epoch))
+            for b in range(state["step"] % per_epoch, per_epoch):
+                idx = order[b * config.batch_size : (b + 1) * config.batch_size].tolist()
+                predicted = model([s1[i] for i in idx], [s2[i] for i in idx])
+                loss = torch.nn.functional.mse_loss(predicted, targets[idx])
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(_trainable(model).values(), 1.0)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                state["step"] += 1
+                step = state["step"]
+                running.append(float(loss.detach()))
+                progress.update(step, float(np.mean(running[-every:])))
+                if step % every == 0 or step == total:
+                    state["history"].append({"loss": round(float(np.mean(running[-every:])), 6),
+                                             "learning_rate": scheduler.get_last_lr()[0],
+                                             "epoch": round(step / per_epoch, 6), "step": step})
+                epoch_end = b == per_epoch - 1
+                if (config.eval_steps and step % config.eval_steps == 0) or epoch_end or step >= total:
+                    stop = _evaluate_and_checkpoint(model, config, dev, state, optimizer, scheduler, best, last,
+                                                    per_epoch)
+                if stop or step >= total:
+                    stop = True
+                    break
+    progress.close()
+    if dev is not None and best.is_dir():
+        _load_weights(model, best)
+    model.eval()
+    return {"global_step": state["step"], "epochs_done": round(state["step"] / per_epoch, 6),
+            "train_seconds": round(clock["seconds"], 2), "resumed_from_step": resumed_from,
+            "best_step": state["best_step"], "best_dev": state["best_metric"], "history": state["history"]}
+
+
+def _evaluate_and_checkpoint(model: Any, config: TrainConfig, dev: Any, state: dict[str, Any], optimizer: Any,
+                             scheduler: Any, best: Path, last: Path, per_epoch: int) -> bool:
+    """Score dev, keep the best state, write the checkpoint; return whether to stop early."""
+    import torch
+
+    step = state["step"]
+    stop = False
+    if dev is not None:
+        scores = _dev_scores(model, dev, max(config.batch_size, 32))
+        model.train()
+        state["history"].append({**{k: round(v, 6) for k, v in scores.items()},
+                                 "epoch": round(step / per_epoch, 6), "step": step})
+        logger.info("step %d (epoch %.2f): dev spearman %.2f, pearson %.2f", step, step / per_epoch,
+                    100 * scores["eval_dev_spearman"], 100 * scores["eval_dev_pearson"])
+        metric = scores["eval_dev_spearman"]
+        if state["best_metric"] is None or metric > state["best_metric"]:
+            state.update(best_metric=metric, best_step=step, bad_evals=0)
+            _save_state(model, best)
+        else:
+            state["bad_evals"] += 1
+            patience = config.early_stopping_patience
+            if patience is not None and state["bad_evals"] >= patience:
+                logger.info("early stopping at step %d: no dev improvement in %d evaluations", step, patience)
+                stop = True
+    _save_state(model, last, {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                              "rng": torch.get_rng_state(), "state": json.loads(json.dumps(state))})
+    _run.after_checkpoint(step)
+    return stop
