@@ -52,7 +52,7 @@ from typing import Any
 import numpy as np
 
 from frasi.errors import InputError
-from frasi.io import _read_str, read_table
+from frasi.io import read_table, read_text_file
 
 __all__ = [
     "UMSAB_LABELS",
@@ -364,7 +364,7 @@ def read_sts(
     suffix = Path(path).suffix.lower()
     named = any(c is not None for c in (sentence1_column, sentence2_column, score_column, genre_column))
     if suffix in (".csv", ".tsv", ".txt") and not named:
-        text = _read_str(path)
+        text = read_text_file(path)
         if not text.strip():
             raise InputError(f"{path} is empty; expected STS pairs (sentence1, sentence2, score)")
         first = next(line for line in text.split("\n") if line.strip())
@@ -542,7 +542,7 @@ def _rename(labels: list[str], names: Mapping[Any, str], where: list[str]) -> li
 
 
 def _lines(path: Path) -> list[str]:
-    lines = [line.removesuffix("\r") for line in _read_str(path).split("\n")]
+    lines = [line.removesuffix("\r") for line in read_text_file(path).split("\n")]
     while lines and not lines[-1]:
         lines.pop()
     return lines

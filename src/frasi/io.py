@@ -57,7 +57,7 @@ def _check_file(path: StrPath) -> Path:
     return p
 
 
-def _read_str(path: StrPath) -> str:
+def read_text_file(path: StrPath) -> str:
     """Read a whole file as strict UTF-8, dropping a leading BOM."""
     try:
         data = _check_file(path).read_bytes()
@@ -77,7 +77,7 @@ def _read_str(path: StrPath) -> str:
 
 def _read_delimited(path: StrPath, delimiter: str) -> tuple[list[str], list[dict[str, Any]]]:
     csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
-    reader = csv.reader(io.StringIO(_read_str(path), newline=""), delimiter=delimiter)
+    reader = csv.reader(io.StringIO(read_text_file(path), newline=""), delimiter=delimiter)
     sep = "commas" if delimiter == "," else "tabs"
     columns: list[str] | None = None
     rows: list[dict[str, Any]] = []
@@ -111,7 +111,7 @@ def _read_delimited(path: StrPath, delimiter: str) -> tuple[list[str], list[dict
 def _read_jsonl(path: StrPath) -> tuple[list[str], list[dict[str, Any]]]:
     columns: dict[str, None] = {}  # ordered set of keys, in order of first appearance
     rows: list[dict[str, Any]] = []
-    for number, line in enumerate(_read_str(path).split("\n"), 1):
+    for number, line in enumerate(read_text_file(path).split("\n"), 1):
         if not line.strip():
             continue
         try:
@@ -200,7 +200,7 @@ def read_texts(path: StrPath, *, column: str | None = None) -> list[str]:
     """Read texts from a .txt (one per line), .csv, .tsv, .jsonl or .parquet file."""
     suffix = _suffix(path, TEXT_SUFFIXES, "text")
     if suffix == ".txt":
-        lines = (line.removesuffix("\r") for line in _read_str(path).split("\n"))
+        lines = (line.removesuffix("\r") for line in read_text_file(path).split("\n"))
         texts = [line for line in lines if line.strip()]
     else:
         columns, rows = read_table(path)

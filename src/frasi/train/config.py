@@ -156,13 +156,13 @@ def read_config_file(path: StrPath) -> dict[str, Any]:
     """The settings in a .toml / .yaml / .yml / .json file, as a dict (a ``[train]`` table is unwrapped)."""
     import json
 
-    from frasi.io import _read_str
+    from frasi.io import read_text_file
 
     suffix = Path(path).suffix.lower()
     if suffix not in (".toml", ".yaml", ".yml", ".json"):
         raise InputError(f"{path} has the extension {suffix!r}; a training config is .toml, .yaml, .yml "
                          "or .json; rename or convert it")
-    text = _read_str(path)
+    text = read_text_file(path)
     try:
         if suffix == ".toml":
             import tomllib
