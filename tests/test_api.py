@@ -19,6 +19,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 def test_exported_members():
     assert sorted(frasi.__all__) == [
         "DEFAULT_MODEL",
+        "EmbeddingCache",
         "EmbeddingClassifier",
         "Encoder",
         "ExactIndex",
@@ -37,6 +38,7 @@ def test_exported_members():
         "build_index",
         "cache_dir",
         "compose",
+        "encode_cached",
         "list_models",
         "load_index",
         "load_sentiment",

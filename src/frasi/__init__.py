@@ -8,6 +8,7 @@
 Importing frasi is cheap: torch and sentence-transformers load with the first model.
 """
 
+from .cache import EmbeddingCache, encode_cached
 from .compose import compose
 from .encoder import Encoder, TokenInfo
 from .errors import (
@@ -52,6 +53,7 @@ def __dir__() -> list[str]:
 __all__ = [
     "DEFAULT_MODEL",
     "METRICS",
+    "EmbeddingCache",
     "EmbeddingClassifier",
     "Encoder",
     "ExactIndex",
@@ -69,6 +71,7 @@ __all__ = [
     "build_index",
     "cache_dir",
     "compose",
+    "encode_cached",
     "list_models",
     "load_index",
     "load_sentiment",

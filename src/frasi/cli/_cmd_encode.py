@@ -29,8 +29,10 @@ from ._shared import (
     Output,
     Prompt,
     Quiet,
+    UseCache,
     app,
     emit_json,
+    encode_texts,
     err,
     load_encoder,
     out,
@@ -92,7 +94,7 @@ def embed(
     normalize: Annotated[bool, typer.Option("--normalize", help="L2-normalise the embeddings.")] = False,
     precision: Annotated[str, typer.Option("--precision", help="float32, int8, uint8, binary or ubinary.")] = "float32",
     long_texts: LongTexts = "truncate",
-    batch_size: BatchSize = 32, as_json: Json = False, quiet: Quiet = False,
+    batch_size: BatchSize = 32, use_cache: UseCache = True, as_json: Json = False, quiet: Quiet = False,
 ) -> None:
     """Embed texts and write them to .npy, .parquet (text + vector) or .jsonl."""
     setup_logging(quiet)
@@ -107,7 +109,7 @@ def embed(
     items = read_input_texts(texts, file, column)
     encoder = load_encoder(model)
     start = time.perf_counter()
-    vectors = encoder.encode(items, prompt=prompt, normalize=normalize, precision=precision,  # type: ignore[arg-type]
+    vectors = encode_texts(encoder, items, use_cache=use_cache, prompt=prompt, normalize=normalize, precision=precision,  # type: ignore[arg-type]
                              long_texts=long_texts, batch_size=batch_size)  # type: ignore[arg-type]
     seconds = time.perf_counter() - start
     truncated = encoder.count_truncated(items, prompt=prompt) if long_texts == "truncate" else 0

@@ -33,8 +33,10 @@ from ._shared import (
     Prompt,
     Quiet,
     SearchMetric,
+    UseCache,
     app,
     emit_json,
+    encode_texts,
     load_encoder,
     out,
     prompt_args,
@@ -57,7 +59,7 @@ def similarity(
     top_k: Annotated[int | None, typer.Option("--top-k", "-k", min=1, help="Show only the best K.")] = None,
     heatmap: Annotated[Path | None, typer.Option("--heatmap", help="Write a heatmap PNG.")] = None,
     output: Output = None, model: Model = DEFAULT_MODEL, prompt: Prompt = None, long_texts: LongTexts = "truncate",
-    as_json: Json = False, quiet: Quiet = False,
+    use_cache: UseCache = True, as_json: Json = False, quiet: Quiet = False,
 ) -> None:
     """Rank texts by similarity to a query, or print the similarity matrix of a set."""
     setup_logging(quiet)
@@ -87,7 +89,7 @@ def similarity(
     encoder = load_encoder(model)
 
     if matrix:
-        vectors = encoder.encode(candidates, prompt=prompt, long_texts=long_texts)  # type: ignore[arg-type]
+        vectors = encode_texts(encoder, candidates, use_cache=use_cache, prompt=prompt, long_texts=long_texts)  # type: ignore[arg-type]
         scores = frasi.pairwise_scores(vectors, metric=metric)
         if heatmap is not None:
             from frasi.plots import heatmap_png
@@ -112,7 +114,7 @@ def similarity(
         return
 
     assert query is not None
-    vectors = encoder.encode([query, *candidates], prompt=prompt, long_texts=long_texts)  # type: ignore[arg-type]
+    vectors = encode_texts(encoder, [query, *candidates], use_cache=use_cache, prompt=prompt, long_texts=long_texts)  # type: ignore[arg-type]
     scores, order = frasi.rank(vectors[0], vectors[1:], metric=metric, top_k=top_k)
     rows = [[int(rank + 1), candidates[i], round6(s)] for rank, (i, s) in enumerate(zip(order, scores))]
     if heatmap is not None:
@@ -144,7 +146,7 @@ def search(
     corpus_prompt: Annotated[str | None, typer.Option(
         "--corpus-prompt", help='Prompt for the corpus (default: the model\'s "passage" prompt); "" disables it.')] = None,
     output: Output = None, model: Model = DEFAULT_MODEL, batch_size: BatchSize = 32, long_texts: LongTexts = "truncate",
-    as_json: Json = False, quiet: Quiet = False,
+    use_cache: UseCache = True, as_json: Json = False, quiet: Quiet = False,
 ) -> None:
     """Semantic search: the top-K corpus texts for each query (queries use the model's
     "query" prompt, the corpus its "passage" prompt)."""
@@ -184,11 +186,11 @@ def search(
             raise InputError(f"the index in {index} holds {len(built)} vectors of dim {built.dim}, but the corpus "
                              f"has {len(docs)} texts and the model dim {encoder.dimension}; rebuild it with --save-index")
     else:
-        vectors = encoder.encode(docs, **prompt_args(corpus_prompt, "passage"), batch_size=batch_size,
+        vectors = encode_texts(encoder, docs, use_cache=use_cache, **prompt_args(corpus_prompt, "passage"), batch_size=batch_size,
                                  long_texts=long_texts)  # type: ignore[arg-type]
         built = frasi.build_index(vectors, kind=index_kind, metric=metric or "cosine")
         built.metadata.update(fingerprint)
-    query_vectors = encoder.encode(query_texts, **prompt_args(query_prompt, "query"), batch_size=batch_size,
+    query_vectors = encode_texts(encoder, query_texts, use_cache=use_cache, **prompt_args(query_prompt, "query"), batch_size=batch_size,
                                    long_texts=long_texts)  # type: ignore[arg-type]
     scores, ids = built.search(query_vectors, top_k=top_k)
     # one list of (rank, text, score) per query, in query order (queries may repeat)
@@ -215,7 +217,8 @@ def paraphrases(
     max_pairs: Annotated[int, typer.Option("--max-pairs", min=1, help="Pairs to report.")] = 20,
     threshold: Annotated[float | None, typer.Option("--threshold", help="Drop pairs scoring below this.")] = None,
     metric: Metric = "cosine", output: Output = None, model: Model = DEFAULT_MODEL, prompt: Prompt = None,
-    batch_size: BatchSize = 32, long_texts: LongTexts = "truncate", as_json: Json = False, quiet: Quiet = False,
+    batch_size: BatchSize = 32, long_texts: LongTexts = "truncate", use_cache: UseCache = True,
+    as_json: Json = False, quiet: Quiet = False,
 ) -> None:
     """Mine the most similar pairs of texts in a corpus."""
     setup_logging(quiet)
@@ -227,7 +230,7 @@ def paraphrases(
     if len(items) < 2:
         raise InputError("paraphrase mining needs at least two texts")
     encoder = load_encoder(model)
-    vectors = encoder.encode(items, prompt=prompt, batch_size=batch_size, long_texts=long_texts)  # type: ignore[arg-type]
+    vectors = encode_texts(encoder, items, use_cache=use_cache, prompt=prompt, batch_size=batch_size, long_texts=long_texts)  # type: ignore[arg-type]
     pairs, scores = frasi.mine_paraphrases(vectors, top_k=top_k, metric=metric, max_pairs=max_pairs,
                                            threshold=threshold)
     rows = [[round6(s), items[i], items[j]] for (i, j), s in zip(pairs.tolist(), scores)]

@@ -46,6 +46,8 @@ Metric = Annotated[str, typer.Option("--metric", help="cosine, dot or euclidean 
 SearchMetric = Annotated[str | None, typer.Option(
     "--metric", help="cosine (default), dot or euclidean (negative distance); a saved index keeps its own.")]
 BatchSize = Annotated[int, typer.Option("--batch-size", min=1, help="Texts per forward pass.")]
+UseCache = Annotated[bool, typer.Option(
+    "--cache/--no-cache", help="Reuse embeddings from frasi's on-disk cache and store new ones (frasi cache info).")]
 LongTexts = Annotated[str, typer.Option("--long-texts", help="Texts over the model's maximum: truncate (default) or chunk.")]
 
 
@@ -138,3 +140,12 @@ def texts_sha256(texts: list[str]) -> str:
 def round6(value: float) -> float:
     return round(float(value), 6)
 
+
+def encode_texts(encoder: frasi.Encoder, texts: list[str], *, use_cache: bool, **options: Any):
+    """``encoder.encode(texts, **options)``, through the on-disk embedding cache unless ``use_cache`` is off."""
+    if not use_cache:
+        return encoder.encode(texts, **options)
+    from frasi.cache import EmbeddingCache, encode_cached
+
+    with EmbeddingCache() as store:
+        return encode_cached(encoder, texts, cache=store, **options)
