@@ -395,6 +395,10 @@ class _RuntimeEncoder:
         self.path = path
 
     @property
+    def backend_info(self):
+        return {"backend": "onnx", "runtime": "onnxruntime", "version": "test", "variant": "fp32"}
+
+    @property
     def model(self):
         raise AssertionError("the namespace of a runtime backend must not load the torch model")
 
@@ -406,7 +410,7 @@ def test_runtime_backends_have_their_own_namespace_without_loading_torch(tiny_st
     runtime = namespace_for(_RuntimeEncoder(tiny_st_dir), cache=store)
     torch_one = namespace_for(Encoder.load(tiny_st_dir), cache=store)
     assert runtime.description["model"] == torch_one.description["model"]  # same folder
-    assert runtime.description["backend"] == "onnx" and "export_format" in runtime.description
+    assert runtime.description["backend"] == "onnx" and runtime.description["runtime"]["variant"] == "fp32"
     assert runtime.id != torch_one.id
 
 

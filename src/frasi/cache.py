@@ -187,10 +187,8 @@ def namespace_for(encoder: Encoder, *, model_id: str | None = None, cache: Embed
               "prompt": encoder.resolve_prompt(options["prompt_name"], options["prompt"])}
     if backend == "torch":  # the modules as loaded (a runtime backend would load torch to show them)
         fields["modules"] = repr(encoder.model)
-    else:
-        from .backends.export import EXPORT_FORMAT
-
-        fields["export_format"] = EXPORT_FORMAT
+    else:  # runtime, its version and the export variant (never loads torch)
+        fields["runtime"] = encoder.backend_info
     return Namespace.from_fields({**keyed, **fields}, label=encoder.name)
 
 

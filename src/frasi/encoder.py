@@ -18,26 +18,37 @@ number. ``long_texts="chunk"`` splits a long text into overlapping windows of to
 (``chunk_overlap`` tokens shared between neighbours, 32 by default), encodes each window with the same
 prompt and averages the window embeddings weighted by their token counts; the average
 is L2-normalised when the model normalises its outputs.
+
+Backends. ``Encoder.load(name, backend=...)`` picks the runtime (see
+:mod:`frasi.backends`): ``torch`` (default, the sentence-transformers reference),
+``onnx`` (same embeddings, faster), ``onnx-int8`` (fastest, approximate) or ``openvino``.
+A runtime backend exports the model once into frasi's cache and, once exported, loads
+without torch; ``threads`` sets the CPU threads of every backend.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Literal, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from ._hf import muted, quiet_loading, quiet_tokenizer
+from .backends import DEFAULT_BACKEND, backend_spec, check_threads
 from .errors import FrasiError, InputError, ModelLoadError, OutputError
 from .io import validate_texts
 from .sources import DEFAULT_MODEL, ResolvedModel, resolve
 
 if TYPE_CHECKING:  # pragma: no cover
     from sentence_transformers import SentenceTransformer
+
+    from .backends.runtime import RuntimeModel
 
 logger = logging.getLogger(__name__)
 
@@ -82,56 +93,139 @@ class Encoder:
     """
 
     def __init__(self, model: SentenceTransformer, *, name: str | None = None, source: str = "object",
-                 path: Path | None = None) -> None:
-        self.model = model
+                 path: Path | None = None, threads: int | None = None) -> None:
+        self._model: SentenceTransformer | None = model
+        self._runtime: RuntimeModel | None = None
         self.name = name or type(model).__name__
         self.source = source
         self.path = path  # the model folder on disk, when it came from one
+        self.backend = DEFAULT_BACKEND
+        self.threads = None if threads is None else check_threads(threads)  # None: torch's own default
+
+    @classmethod
+    def _from_runtime(cls, runtime: RuntimeModel, resolved: ResolvedModel) -> Encoder:
+        encoder = cls.__new__(cls)
+        encoder._model = None
+        encoder._runtime = runtime
+        encoder.name, encoder.source, encoder.path = resolved.name, resolved.source, resolved.path
+        encoder.backend = runtime.spec.name
+        encoder.threads = runtime.backend.threads
+        return encoder
 
     # ------------------------------------------------------------------ loading
 
     @classmethod
     def load(cls, name_or_path: str | os.PathLike[str] = DEFAULT_MODEL, *, device: str = "cpu",
-             cache: Path | None = None) -> Encoder:
-        """Load a model by folder, packaged name (default ``multilingual-e5-small``) or Hub id."""
+             cache: str | os.PathLike[str] | None = None, backend: str = DEFAULT_BACKEND, threads: int | None = None,
+             fallback: str | None = None) -> Encoder:
+        """Load a model by folder, packaged name (default ``multilingual-e5-small``) or Hub id.
+
+        Args:
+            backend: ``torch`` (default), ``onnx``, ``onnx-int8`` or ``openvino``; see
+                :mod:`frasi.backends`. A runtime backend exports the model once into the cache.
+            threads: CPU threads for inference (default: every CPU this process may use;
+                for ``torch``, torch's own setting).
+            fallback: a backend to load instead when ``backend`` cannot load (runtime not
+                installed, export failed), with a warning; by default such a failure raises.
+        """
+        spec = backend_spec(backend)
+        if fallback is not None:
+            backend_spec(fallback)
+        if threads is not None:
+            check_threads(threads)
+        cache = Path(cache).expanduser() if cache is not None else None
         resolved = resolve(name_or_path, cache=cache)
-        return cls(_load_sentence_transformer(resolved, device), name=resolved.name, source=resolved.source,
-                   path=resolved.path)
+        if spec.name == "torch":
+            return cls(_load_sentence_transformer(resolved, device), name=resolved.name, source=resolved.source,
+                       path=resolved.path, threads=threads)
+        if device != "cpu":
+            raise InputError(f"the {spec.name} backend runs on the CPU; got device={device!r}: pass device='cpu' "
+                             "or backend='torch'")
+        from .backends.runtime import load_runtime
+
+        try:
+            return cls._from_runtime(load_runtime(resolved, spec, threads=threads, cache=cache), resolved)
+        except FrasiError as exc:
+            if fallback is None or fallback == spec.name:
+                raise
+            logger.warning("the %s backend is unavailable (%s); falling back to %s", spec.name, exc, fallback)
+            return cls.load(resolved.path if resolved.source == "local" else name_or_path, device=device,
+                            cache=cache, backend=fallback, threads=threads)
 
     # ------------------------------------------------------------------ properties
 
     @property
+    def model(self) -> SentenceTransformer:
+        """The ``SentenceTransformer``; with a runtime backend it is loaded (with torch) on first use."""
+        if self._model is None:
+            if self.path is None:  # pragma: no cover - runtimes always come from a folder
+                raise ModelLoadError(f"{self.name} has no model folder to load with torch")
+            logger.info("loading %s with torch (the %s backend does not need it for encoding)", self.name,
+                        self.backend)
+            self._model = _load_sentence_transformer(ResolvedModel(self.name, self.path, "local"), "cpu")
+        return self._model
+
+    @model.setter
+    def model(self, model: SentenceTransformer) -> None:
+        self._model = model
+
+    @property
     def tokenizer(self):
-        return self.model.tokenizer
+        """The model's tokenizer (with a runtime backend, a ``frasi.backends.tokenizer.FastTokenizer``)."""
+        return self._runtime.tokenizer if self._runtime is not None else self.model.tokenizer
 
     @property
     def dimension(self) -> int:
         """Size of the sentence embeddings."""
+        if self._runtime is not None:
+            return int(self._runtime.settings["dimension"])
         return int(self.model.get_embedding_dimension())
 
     @property
     def max_length(self) -> int:
         """Maximum number of tokens per input, special tokens and prompt included."""
+        if self._runtime is not None:
+            return int(self._runtime.settings["max_length"])
         return int(self.model.max_seq_length)
+
+    @property
+    def _all_prompts(self) -> dict[str, str]:
+        if self._runtime is not None:
+            return dict(self._runtime.settings["prompts"] or {})
+        return dict(self.model.prompts or {})
 
     @property
     def prompts(self) -> dict[str, str]:
         """The model's named prompts with a non-empty text (e.g. ``{"query": "query: "}``)."""
-        return {k: v for k, v in (self.model.prompts or {}).items() if v}
+        return {k: v for k, v in self._all_prompts.items() if v}
 
     @property
     def default_prompt(self) -> str:
         """The prompt used when none is asked for ("" when the model has none)."""
-        name = self.model.default_prompt_name
-        return (self.model.prompts or {}).get(name, "") if name else ""
+        if self._runtime is not None:
+            name = self._runtime.settings["default_prompt_name"]
+        else:
+            name = self.model.default_prompt_name
+        return self._all_prompts.get(name, "") if name else ""
 
     @property
     def normalizes(self) -> bool:
         """Whether the model's last module L2-normalises its output."""
+        if self._runtime is not None:
+            return bool(self._runtime.settings["normalizes"])
         return any(type(m).__name__ == "Normalize" for m in self.model)
 
+    @property
+    def backend_info(self) -> dict[str, Any]:
+        """What computes the vectors: backend, runtime version, export details. Vectors differ across backends,
+        so caches of embeddings should key on this (it never loads torch for a runtime backend)."""
+        if self._runtime is not None:
+            return self._runtime.info()
+        return {"backend": self.backend, "modules": [type(m).__name__ for m in self.model]}
+
     def __repr__(self) -> str:
-        return f"Encoder(name={self.name!r}, dimension={self.dimension}, max_length={self.max_length})"
+        extra = f", backend={self.backend!r}" if self.backend != DEFAULT_BACKEND else ""
+        return f"Encoder(name={self.name!r}, dimension={self.dimension}, max_length={self.max_length}{extra})"
 
     # ------------------------------------------------------------------ prompts
 
@@ -142,11 +236,11 @@ class Encoder:
         if prompt is not None:
             return prompt
         if prompt_name is not None:
-            if self.prompts and prompt_name not in (self.model.prompts or {}):
+            if self.prompts and prompt_name not in self._all_prompts:
                 raise InputError(f"the model has no prompt named {prompt_name!r}; its prompts are "
                                  f"{', '.join(sorted(self.prompts))}")
             # A model without prompts encodes every use the same way (all-MiniLM has none).
-            return (self.model.prompts or {}).get(prompt_name, "")
+            return self._all_prompts.get(prompt_name, "")
         return self.default_prompt
 
     # ------------------------------------------------------------------ encoding
@@ -204,14 +298,17 @@ class Encoder:
         if long_texts == "chunk":
             vectors = self._encode_chunked(items, prompt_text, batch_size, normalize, chunk_overlap, show)
         else:
-            truncated = self.count_truncated(items, prompt=prompt_text)
+            if self._runtime is None:
+                truncated = self.count_truncated(items, prompt=prompt_text)
+                vectors = self._encode(items, prompt_text, batch_size, normalize, show)
+            else:  # the runtime tokenizes once and counts what it cut
+                vectors, truncated = self._encode_runtime(items, prompt_text, batch_size, normalize, show)
             if truncated:
                 logger.warning(
                     "%d of %d texts are longer than %d tokens and were truncated; "
                     "use long_texts='chunk' (--long-texts chunk) to embed them whole",
                     truncated, len(items), self.max_length,
                 )
-            vectors = self._encode(items, prompt_text, batch_size, normalize, show)
         if precision != "float32":
             from sentence_transformers.util.quantization import quantize_embeddings
 
@@ -220,9 +317,25 @@ class Encoder:
         return vectors[0] if single else vectors
 
     def _encode(self, texts: list[str], prompt: str, batch_size: int, normalize: bool, show: bool) -> np.ndarray:
-        out = self.model.encode(texts, prompt=prompt, batch_size=batch_size, normalize_embeddings=normalize,
-                                convert_to_numpy=True, show_progress_bar=show)
+        if self._runtime is not None:
+            return self._encode_runtime(texts, prompt, batch_size, normalize, show)[0]
+        with _torch_threads(self.threads):
+            out = self.model.encode(texts, prompt=prompt, batch_size=batch_size, normalize_embeddings=normalize,
+                                    convert_to_numpy=True, show_progress_bar=show)
         return out.astype(np.float32, copy=False)
+
+    def _encode_runtime(self, texts: list[str], prompt: str, batch_size: int, normalize: bool,
+                        show: bool) -> tuple[np.ndarray, int]:
+        assert self._runtime is not None
+        vectors, truncated = self._runtime.encode([prompt + t for t in texts] if prompt else texts,
+                                                  batch_size=batch_size, show=show)
+        if normalize:
+            vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        return vectors, truncated
+
+    def _quiet_tokenizer(self) -> contextlib.AbstractContextManager[None]:
+        """transformers' tokenizers warn about long texts; the runtime's tokenizer does not (and needs no transformers)."""
+        return contextlib.nullcontext() if self._runtime is not None else quiet_tokenizer()
 
     def _encode_chunked(self, texts: list[str], prompt: str, batch_size: int, normalize: bool,
                         overlap: int | None, show: bool) -> np.ndarray:
@@ -255,7 +368,7 @@ class Encoder:
             overlap = min(32, budget // 4)
         if not isinstance(overlap, int) or not 0 <= overlap < budget // 2:
             raise InputError(f"chunk_overlap must be an integer in [0, {budget // 2}), got {overlap!r}")
-        with quiet_tokenizer():
+        with self._quiet_tokenizer():
             enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, truncation=False)
         offsets = enc["offset_mapping"]
         if len(offsets) <= budget:
@@ -273,7 +386,7 @@ class Encoder:
     def _n_tokens(self, text: str) -> int:
         if not text:
             return 0
-        with quiet_tokenizer():
+        with self._quiet_tokenizer():
             return len(self.tokenizer(text, add_special_tokens=False, truncation=False)["input_ids"])
 
     def _n_special_tokens(self) -> int:
@@ -284,7 +397,7 @@ class Encoder:
         """How many of ``texts`` exceed the model's maximum length (and get truncated)."""
         items = validate_texts(texts)
         prompt_text = self.resolve_prompt(prompt_name, prompt)
-        with quiet_tokenizer():
+        with self._quiet_tokenizer():
             lengths = self.tokenizer([prompt_text + t for t in items], add_special_tokens=True,
                                      truncation=False)["input_ids"]
         return sum(len(ids) > self.max_length for ids in lengths)
@@ -297,7 +410,7 @@ class Encoder:
             raise InputError(f"tokenize takes one str, got {type(text).__name__}; pass a single text")
         (text,) = validate_texts(text)
         prompt_text = self.resolve_prompt(prompt_name, prompt)
-        with quiet_tokenizer():
+        with self._quiet_tokenizer():
             full = self.tokenizer(prompt_text + text, add_special_tokens=True, truncation=False)["input_ids"]
         kept = full[: self.max_length]
         if len(full) > self.max_length:  # truncation keeps the closing special token
@@ -306,8 +419,13 @@ class Encoder:
             text=text, prompt=prompt_text, tokens=self.tokenizer.convert_ids_to_tokens(kept), ids=list(kept),
             decoded=self.tokenizer.decode(kept, skip_special_tokens=True), n_tokens=len(full),
             max_length=self.max_length, truncated=len(full) > self.max_length,
-            embedding_shape=(len(kept), int(self.model[0].get_embedding_dimension())),
+            embedding_shape=(len(kept), self._hidden_size()),
         )
+
+    def _hidden_size(self) -> int:
+        if self._runtime is not None:
+            return int(self._runtime.settings["hidden_size"])
+        return int(self.model[0].get_embedding_dimension())
 
     # ------------------------------------------------------------------ saving
 
@@ -336,6 +454,22 @@ class Encoder:
             if tmp is not None and tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
         return target
+
+
+@contextlib.contextmanager
+def _torch_threads(threads: int | None) -> Iterator[None]:
+    """Run the block with torch using ``threads`` CPU threads (None: leave torch's setting alone)."""
+    if threads is None:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def check_choice(name: str, value: str, choices: Sequence[str]) -> None:

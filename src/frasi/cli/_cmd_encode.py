@@ -20,8 +20,10 @@ from frasi.io import (
 from frasi.sources import DEFAULT_MODEL
 
 from ._shared import (
+    Backend,
     BatchSize,
     Column,
+    Fallback,
     File,
     Json,
     LongTexts,
@@ -29,6 +31,7 @@ from ._shared import (
     Output,
     Prompt,
     Quiet,
+    Threads,
     UseCache,
     app,
     emit_json,
@@ -94,7 +97,8 @@ def embed(
     normalize: Annotated[bool, typer.Option("--normalize", help="L2-normalise the embeddings.")] = False,
     precision: Annotated[str, typer.Option("--precision", help="float32, int8, uint8, binary or ubinary.")] = "float32",
     long_texts: LongTexts = "truncate",
-    batch_size: BatchSize = 32, use_cache: UseCache = True, as_json: Json = False, quiet: Quiet = False,
+    batch_size: BatchSize = 32, use_cache: UseCache = True, backend: Backend = "torch", threads: Threads = None,
+    fallback: Fallback = None, as_json: Json = False, quiet: Quiet = False,
 ) -> None:
     """Embed texts and write them to .npy, .parquet (text + vector) or .jsonl."""
     setup_logging(quiet)
@@ -107,7 +111,7 @@ def embed(
     check_choice("precision", precision, PRECISIONS)
     check_choice("long_texts", long_texts, LONG_TEXT_POLICIES)
     items = read_input_texts(texts, file, column)
-    encoder = load_encoder(model)
+    encoder = load_encoder(model, backend, threads, fallback)
     start = time.perf_counter()
     vectors = encode_texts(encoder, items, use_cache=use_cache, prompt=prompt, normalize=normalize, precision=precision,  # type: ignore[arg-type]
                              long_texts=long_texts, batch_size=batch_size)  # type: ignore[arg-type]

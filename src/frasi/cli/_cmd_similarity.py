@@ -22,8 +22,10 @@ from frasi.sources import DEFAULT_MODEL
 
 from ._shared import (
     RECORD_SUFFIXES,
+    Backend,
     BatchSize,
     Column,
+    Fallback,
     File,
     Json,
     LongTexts,
@@ -33,6 +35,7 @@ from ._shared import (
     Prompt,
     Quiet,
     SearchMetric,
+    Threads,
     UseCache,
     app,
     emit_json,
@@ -59,7 +62,8 @@ def similarity(
     top_k: Annotated[int | None, typer.Option("--top-k", "-k", min=1, help="Show only the best K.")] = None,
     heatmap: Annotated[Path | None, typer.Option("--heatmap", help="Write a heatmap PNG.")] = None,
     output: Output = None, model: Model = DEFAULT_MODEL, prompt: Prompt = None, long_texts: LongTexts = "truncate",
-    use_cache: UseCache = True, as_json: Json = False, quiet: Quiet = False,
+    use_cache: UseCache = True, backend: Backend = "torch", threads: Threads = None,
+    fallback: Fallback = None, as_json: Json = False, quiet: Quiet = False,
 ) -> None:
     """Rank texts by similarity to a query, or print the similarity matrix of a set."""
     setup_logging(quiet)
@@ -86,7 +90,7 @@ def similarity(
         raise InputError("--matrix needs at least two texts")
     if query is not None:
         validate_texts([query], what="query")
-    encoder = load_encoder(model)
+    encoder = load_encoder(model, backend, threads, fallback)
 
     if matrix:
         vectors = encode_texts(encoder, candidates, use_cache=use_cache, prompt=prompt, long_texts=long_texts)  # type: ignore[arg-type]
@@ -146,7 +150,8 @@ def search(
     corpus_prompt: Annotated[str | None, typer.Option(
         "--corpus-prompt", help='Prompt for the corpus (default: the model\'s "passage" prompt); "" disables it.')] = None,
     output: Output = None, model: Model = DEFAULT_MODEL, batch_size: BatchSize = 32, long_texts: LongTexts = "truncate",
-    use_cache: UseCache = True, as_json: Json = False, quiet: Quiet = False,
+    use_cache: UseCache = True, backend: Backend = "torch", threads: Threads = None,
+    fallback: Fallback = None, as_json: Json = False, quiet: Quiet = False,
 ) -> None:
     """Semantic search: the top-K corpus texts for each query (queries use the model's
     "query" prompt, the corpus its "passage" prompt)."""
@@ -170,7 +175,7 @@ def search(
     query_texts = read_input_texts(queries, queries_file, None, what="queries")
     docs = read_texts(corpus, column=column)
     fingerprint = {"corpus_sha256": texts_sha256(docs), "corpus_prompt": corpus_prompt}
-    encoder = load_encoder(model)
+    encoder = load_encoder(model, backend, threads, fallback)
     fingerprint["model"] = encoder.name
     if index is not None:
         built = frasi.load_index(index)
@@ -217,7 +222,8 @@ def paraphrases(
     max_pairs: Annotated[int, typer.Option("--max-pairs", min=1, help="Pairs to report.")] = 20,
     threshold: Annotated[float | None, typer.Option("--threshold", help="Drop pairs scoring below this.")] = None,
     metric: Metric = "cosine", output: Output = None, model: Model = DEFAULT_MODEL, prompt: Prompt = None,
-    batch_size: BatchSize = 32, long_texts: LongTexts = "truncate", use_cache: UseCache = True,
+    batch_size: BatchSize = 32, long_texts: LongTexts = "truncate", use_cache: UseCache = True, backend: Backend = "torch", threads: Threads = None,
+    fallback: Fallback = None,
     as_json: Json = False, quiet: Quiet = False,
 ) -> None:
     """Mine the most similar pairs of texts in a corpus."""
@@ -229,7 +235,7 @@ def paraphrases(
     items = read_input_texts(texts, file, column)
     if len(items) < 2:
         raise InputError("paraphrase mining needs at least two texts")
-    encoder = load_encoder(model)
+    encoder = load_encoder(model, backend, threads, fallback)
     vectors = encode_texts(encoder, items, use_cache=use_cache, prompt=prompt, batch_size=batch_size, long_texts=long_texts)  # type: ignore[arg-type]
     pairs, scores = frasi.mine_paraphrases(vectors, top_k=top_k, metric=metric, max_pairs=max_pairs,
                                            threshold=threshold)

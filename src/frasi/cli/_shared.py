@@ -46,6 +46,10 @@ Metric = Annotated[str, typer.Option("--metric", help="cosine, dot or euclidean 
 SearchMetric = Annotated[str | None, typer.Option(
     "--metric", help="cosine (default), dot or euclidean (negative distance); a saved index keeps its own.")]
 BatchSize = Annotated[int, typer.Option("--batch-size", min=1, help="Texts per forward pass.")]
+Backend = Annotated[str, typer.Option("--backend", help="Runtime: torch (default), onnx, onnx-int8 or openvino.")]
+Threads = Annotated[int | None, typer.Option("--threads", min=1, help="CPU threads (default: all available).")]
+Fallback = Annotated[str | None, typer.Option(
+    "--fallback", help="Backend to use when --backend cannot load (e.g. torch); default: fail.")]
 UseCache = Annotated[bool, typer.Option(
     "--cache/--no-cache", help="Reuse embeddings from frasi's on-disk cache and store new ones (frasi cache info).")]
 LongTexts = Annotated[str, typer.Option("--long-texts", help="Texts over the model's maximum: truncate (default) or chunk.")]
@@ -78,8 +82,9 @@ def read_input_texts(texts: list[str] | None, file: Path | None, column: str | N
     return validate_texts(texts)
 
 
-def load_encoder(model: str) -> frasi.Encoder:
-    return frasi.Encoder.load(model)
+def load_encoder(model: str, backend: str = "torch", threads: int | None = None,
+                 fallback: str | None = None) -> frasi.Encoder:
+    return frasi.Encoder.load(model, backend=backend, threads=threads, fallback=fallback)
 
 
 def emit_json(payload: Any) -> None:

@@ -1,0 +1,106 @@
+"""Runtimes behind :class:`frasi.Encoder`: one contract, a registry and a parity check.
+
+    torch          sentence-transformers on PyTorch, float32: the reference
+    onnx           ONNX Runtime, float32, fused graph (attention, LayerNorm, GELU);
+                   same embeddings as torch (max abs diff < 1e-4)
+    onnx-int8      ONNX Runtime, dynamic int8 quantization of the encoder's matmuls
+                   (weights per channel, activations per batch); approximate
+    openvino       OpenVINO, float32; same embeddings as torch
+
+A runtime backend (all but ``torch``) runs a graph exported once from the loaded model,
+pooling, Dense and Normalize included, so it gives sentence embeddings directly. The
+export reads only the local model folder (no network) and is cached in frasi's cache
+directory (:mod:`frasi.backends.export`); loading a cached export needs neither torch nor
+transformers: the ``tokenizers`` library, the runtime and numpy.
+
+Every backend honours an explicit thread count (``threads``); the default is the
+number of CPUs this process may use. A backend that cannot load (runtime missing,
+failed export) raises; ``Encoder.load(..., fallback="torch")`` falls back instead.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ..errors import InputError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+
+
+class Backend(Protocol):
+    """What a runtime backend does: token ids in, sentence embeddings out."""
+
+    name: str
+    threads: int
+
+    def embed(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        """Embed one right-padded batch: int64 arrays (batch, tokens) -> float32 (batch, dim)."""
+        ...
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """One entry of the registry."""
+
+    name: str
+    runtime: str  # "torch", "onnxruntime", "openvino"
+    variant: str  # "fp32" or "int8"
+    module: str  # the module to import
+    extra: str  # the frasi extra that installs it
+    exact: bool  # gives the reference's embeddings (max abs diff < 1e-4)
+    description: str
+
+
+BACKENDS: dict[str, BackendSpec] = {
+    spec.name: spec
+    for spec in (
+        BackendSpec("torch", "torch", "fp32", "torch", "", True,
+                    "sentence-transformers on PyTorch, float32 (the reference)"),
+        BackendSpec("onnx", "onnxruntime", "fp32", "onnxruntime", "onnx", True,
+                    "ONNX Runtime, float32, fused graph"),
+        BackendSpec("onnx-int8", "onnxruntime", "int8", "onnxruntime", "onnx", False,
+                    "ONNX Runtime, dynamic int8 matmuls"),
+        BackendSpec("openvino", "openvino", "fp32", "openvino", "openvino", True,
+                    "OpenVINO, float32"),
+    )
+}
+DEFAULT_BACKEND = "torch"
+
+
+def backend_spec(name: str) -> BackendSpec:
+    """Return the registry entry for ``name`` or raise InputError listing the choices."""
+    if not isinstance(name, str) or name not in BACKENDS:
+        raise InputError(f"backend must be one of {', '.join(BACKENDS)}; got {name!r}")
+    return BACKENDS[name]
+
+
+def default_threads() -> int:
+    """The number of CPUs this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def check_threads(threads: int | None) -> int:
+    """Return ``threads`` checked, or the default when it is None."""
+    if threads is None:
+        return default_threads()
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise InputError(f"threads must be a positive integer, got {threads!r}")
+    return threads
+
+
+def __getattr__(name: str) -> Any:  # check_parity pulls in the encoder; import it on use
+    if name == "check_parity":
+        from .parity import check_parity
+
+        return check_parity
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["BACKENDS", "DEFAULT_BACKEND", "Backend", "BackendSpec", "backend_spec", "check_parity",
+           "check_threads", "default_threads"]

@@ -1,0 +1,436 @@
+"""Export a model once for a runtime backend, cache the result, and reuse it.
+
+An export loads the model folder with sentence-transformers (torch, no network), traces
+the whole stack (Transformer -> Pooling -> [Dense] -> [Normalize]) to ONNX, and then per
+backend:
+
+* ``onnx``: fuses attention, LayerNorm and GELU with ONNX Runtime's transformer optimizer;
+* ``onnx-int8``: quantizes the ``onnx`` graph's matmuls to int8 (dynamic, weights per
+  channel); the matmuls that read a GELU/ReLU output stay float32, they lose the most;
+  the embedding tables are stored in int8 too (e5's 250k-token table: 384 MB -> 96 MB);
+* ``openvino``: converts the plain ONNX graph to OpenVINO IR, float32 weights.
+
+Every export is checked against torch on a few probe texts before it is kept: an exact
+backend must agree within 1e-4, an int8 one within cosine 0.9 (a sanity bound; see
+``frasi backends check`` for the real agreement).
+
+Artefacts live in frasi's cache directory::
+
+    backends/<model>-<hash of the folder path>/<runtime>-<runtime version>/<variant>/
+        model.onnx | model.xml + model.bin, tokenizer.json, reference.npy, manifest.json
+
+written into a temporary folder and renamed into place under a file lock. The manifest
+records the size, mtime and SHA-256 of every source file, the runtime version, frasi's
+export format and the model's settings (prompts, maximum length, normalisation), so
+loading a cached export needs neither torch nor transformers. A manifest that no longer
+matches (weights changed, runtime upgraded, files damaged) means the export is stale and
+is redone.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import importlib.metadata
+import json
+import logging
+import os
+import shutil
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import FrasiError, ModelLoadError, OutputError
+from ..sources import ResolvedModel, cache_dir
+from . import BACKENDS, BackendSpec
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sentence_transformers import SentenceTransformer
+
+logger = logging.getLogger(__name__)
+
+EXPORT_FORMAT = 1  # bump when the export recipe changes: older exports become stale
+OPSET = 17
+MANIFEST = "manifest.json"
+MODEL_FILES = {"onnxruntime": ("model.onnx",), "openvino": ("model.xml", "model.bin")}
+EXACT_TOLERANCE = 1e-4
+INT8_MIN_COSINE = 0.9
+PROBE_TEXTS = (
+    "hola mundo",
+    "Il gatto dorme sul divano mentre il cane dorme in giardino.",
+    "The stock market fell sharply today after the announcement.",
+    "¿Dónde está la estación de tren? Está a dos calles de aquí, al lado del mercado.",
+    "a",
+)
+_ACTIVATIONS = ("Gelu", "BiasGelu", "FastGelu", "QuickGelu", "Relu")
+_SKIPPED_SOURCE_FILES = ("README.md", ".gitattributes")
+
+
+@dataclass(frozen=True)
+class Artefact:
+    """An exported model on disk, checked against its manifest."""
+
+    folder: Path
+    manifest: dict[str, Any]
+
+    @property
+    def model_file(self) -> Path:
+        return self.folder / MODEL_FILES[self.manifest["runtime"]][0]
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return self.manifest["model"]
+
+
+def runtime_version(runtime: str) -> str:
+    """The installed version of a runtime's distribution, read without importing it."""
+    dist = {"onnxruntime": "onnxruntime", "openvino": "openvino", "torch": "torch"}[runtime]
+    return importlib.metadata.version(dist)
+
+
+def artefact_folder(resolved: ResolvedModel, spec: BackendSpec, *, cache: Path | None = None) -> Path:
+    """Where the export of ``resolved`` for ``spec`` lives (it may not exist)."""
+    key = hashlib.sha256(str(resolved.path).encode("utf-8")).hexdigest()[:12]
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in resolved.name)[:60] or "model"
+    return ((cache or cache_dir()) / "backends" / f"{safe}-{key}" / f"{spec.runtime}-{runtime_version(spec.runtime)}"
+            / spec.variant)
+
+
+def load_artefact(resolved: ResolvedModel, spec: BackendSpec, *, cache: Path | None = None) -> Artefact:
+    """Return the cached export of ``resolved`` for ``spec``, exporting it first if missing or stale."""
+    folder = artefact_folder(resolved, spec, cache=cache)
+    manifest, problem = _check(folder, resolved, spec)
+    if manifest is not None and problem is None:
+        logger.debug("reusing the %s export in %s", spec.name, folder)
+        return Artefact(folder, manifest)
+    from ..sources import _file_lock
+
+    lock = (cache or cache_dir()) / "locks" / f"backend-{folder.parent.parent.name}-{spec.name}.lock"
+    try:
+        with _file_lock(lock):
+            manifest, problem = _check(folder, resolved, spec)  # another process may have exported it
+            if manifest is not None and problem is None:
+                return Artefact(folder, manifest)
+            if folder.exists():
+                logger.warning("the %s export of %s in %s is stale (%s); exporting it again",
+                               spec.name, resolved.name, folder, problem)
+            else:
+                logger.info("exporting %s for the %s backend (once; cached in %s)", resolved.name, spec.name, folder)
+            return Artefact(folder, _build(folder, resolved, spec, cache=cache))
+    except OSError as exc:
+        raise OutputError(f"cannot write the {spec.name} export to {folder} ({exc}); set FRASI_CACHE to a "
+                          "writable folder") from exc
+
+
+# ---------------------------------------------------------------- freshness
+
+
+def source_files(path: Path) -> list[Path]:
+    """The files of a model folder that decide its embeddings (weights, configs, tokenizer)."""
+    files = []
+    for file in sorted(path.rglob("*")):
+        rel = file.relative_to(path)
+        if not file.is_file() or file.name in _SKIPPED_SOURCE_FILES or file.suffix == ".pyc":
+            continue
+        if any(part.startswith(".") or part == "__pycache__" for part in rel.parts):
+            continue
+        files.append(file)
+    return files
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fingerprint(path: Path) -> dict[str, dict[str, Any]]:
+    """Size, mtime and SHA-256 of every source file, keyed by its path inside the folder."""
+    out = {}
+    for file in source_files(path):
+        stat = file.stat()
+        out[file.relative_to(path).as_posix()] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+                                                   "sha256": sha256_file(file)}
+    return out
+
+
+def _source_changed(path: Path, recorded: dict[str, dict[str, Any]]) -> str | None:
+    """Why the model folder no longer matches ``recorded``, or None. Hashes only files whose mtime moved."""
+    files = {f.relative_to(path).as_posix(): f for f in source_files(path)}
+    if set(files) != set(recorded):
+        changed = sorted(set(files) ^ set(recorded))
+        return f"the model folder's files changed ({', '.join(changed[:3])})"
+    for rel, file in files.items():
+        stat, entry = file.stat(), recorded[rel]
+        if stat.st_size != entry["size"]:
+            return f"{rel} changed size"
+        if stat.st_mtime_ns != entry["mtime_ns"] and sha256_file(file) != entry["sha256"]:
+            return f"{rel} changed"
+    return None
+
+
+def _check(folder: Path, resolved: ResolvedModel, spec: BackendSpec) -> tuple[dict[str, Any] | None, str | None]:
+    """(manifest, None) when the export in ``folder`` is usable, else (manifest or None, why not)."""
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None, "no export yet"
+    except (OSError, ValueError) as exc:
+        return None, f"unreadable manifest ({exc})"
+    expected = {"format": EXPORT_FORMAT, "backend": spec.name, "runtime_version": runtime_version(spec.runtime)}
+    for key, value in expected.items():
+        if manifest.get(key) != value:
+            return manifest, f"{key} is {manifest.get(key)!r}, expected {value!r}"
+    for name, entry in manifest.get("files", {}).items():
+        file = folder / name
+        if not file.is_file() or file.stat().st_size != entry["size"]:
+            return manifest, f"{name} is missing or damaged"
+    return manifest, _source_changed(resolved.path, manifest.get("source", {}).get("files", {}))
+
+
+# ---------------------------------------------------------------- building
+
+
+def _build(folder: Path, resolved: ResolvedModel, spec: BackendSpec, *, cache: Path | None) -> dict[str, Any]:
+    """Export into a temporary folder next to ``folder`` and rename it into place; return the manifest."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        if spec.variant == "int8":
+            base = load_artefact(resolved, BACKENDS["onnx"], cache=cache)
+            details = _quantize_from(base, tmp)
+            settings, source = base.settings, base.manifest["source"]
+        else:
+            details, settings = _export_fp32(resolved, spec, tmp)
+            source = {"path": str(resolved.path), "files": fingerprint(resolved.path)}
+        manifest = {
+            "format": EXPORT_FORMAT, "backend": spec.name, "runtime": spec.runtime,
+            "runtime_version": runtime_version(spec.runtime), "variant": spec.variant,
+            "frasi_version": _frasi_version(), "created": _dt.datetime.now(_dt.UTC).isoformat(),
+            "export": details, "model": settings, "source": source,
+            "files": {p.name: {"size": p.stat().st_size} for p in sorted(tmp.iterdir())},
+        }
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        tmp.chmod(0o755)
+        if folder.exists():
+            stale = folder.with_name(f".{folder.name}.stale-{os.getpid()}")
+            os.replace(folder, stale)
+            shutil.rmtree(stale, ignore_errors=True)
+        os.replace(tmp, folder)
+        logger.info("exported %s for the %s backend into %s", resolved.name, spec.name, folder)
+        return manifest
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _frasi_version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+def _export_fp32(resolved: ResolvedModel, spec: BackendSpec, out: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Trace the model to ONNX (and fuse or convert it for ``spec``) in ``out``; return (details, settings)."""
+    from ..encoder import _load_sentence_transformer
+
+    st = _load_sentence_transformer(resolved, "cpu")
+    settings = model_settings(st, resolved)
+    st.tokenizer.backend_tokenizer.save(str(out / "tokenizer.json"))
+    reference = st.encode(list(PROBE_TEXTS), prompt="", batch_size=len(PROBE_TEXTS), convert_to_numpy=True,
+                          show_progress_bar=False)
+    np.save(out / "reference.npy", reference.astype(np.float32), allow_pickle=False)
+    details: dict[str, Any] = {"opset": OPSET, **{k: _dist_version(k) for k in
+                               ("torch", "transformers", "sentence-transformers")}}
+    raw = out / "raw.onnx"
+    _trace(st, raw, resolved)
+    model_file = out / MODEL_FILES[spec.runtime][0]
+    if spec.runtime == "onnxruntime":
+        details["fused"] = _fuse(raw, model_file, st)
+        if details["fused"]:
+            check = _verify(out, spec, settings, reference, strict=False)
+            if not check["ok"]:
+                logger.warning("the fused graph of %s disagrees with torch (max abs diff %.2g); using the "
+                               "unfused graph (slower)", resolved.name, check["max_abs_diff"])
+                details["fused"] = False
+        if not details["fused"]:
+            os.replace(raw, model_file)
+    else:
+        _to_openvino(raw, out)
+    raw.unlink(missing_ok=True)
+    details["check"] = _verify(out, spec, settings, reference, strict=True)
+    return details, settings
+
+
+def _dist_version(name: str) -> str | None:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def model_settings(st: SentenceTransformer, resolved: ResolvedModel) -> dict[str, Any]:
+    """What a runtime needs besides the graph; raise ModelLoadError for stacks the export cannot run."""
+    first = st[0]
+    if type(first).__name__ != "Transformer" or not hasattr(first, "auto_model"):
+        raise ModelLoadError(f"{resolved.name} starts with {type(first).__name__}, not a Transformer; the "
+                             "runtime backends export transformer models only: use backend='torch'")
+    for module in st:
+        if getattr(module, "include_prompt", True) is False:
+            raise ModelLoadError(f"{resolved.name} pools without its prompt tokens (include_prompt=False), which "
+                                 "the runtime backends do not export; use backend='torch'")
+    tokenizer = st.tokenizer
+    if not getattr(tokenizer, "is_fast", False):
+        raise ModelLoadError(f"{resolved.name} has no fast tokenizer (tokenizer.json), which the runtime backends "
+                             "need; use backend='torch'")
+    return {
+        "max_length": int(st.max_seq_length),
+        "prompts": dict(st.prompts or {}),
+        "default_prompt_name": st.default_prompt_name,
+        "normalizes": any(type(m).__name__ == "Normalize" for m in st),
+        "dimension": int(st.get_embedding_dimension()),
+        "hidden_size": int(first.get_embedding_dimension()),
+        "pad_id": int(tokenizer.pad_token_id or 0),
+        "clean_up_spaces": bool(getattr(tokenizer, "clean_up_tokenization_spaces", False)),
+        "token_type_ids": "token_type_ids" in tokenizer.model_input_names,
+        "modules": [type(m).__name__ for m in st],
+    }
+
+
+def _trace(st: SentenceTransformer, path: Path, resolved: ResolvedModel) -> None:
+    """Trace ``st`` (ids and mask in, sentence embedding out) to ONNX with dynamic batch and length."""
+    import torch
+
+    uses_types = "token_type_ids" in st.tokenizer.model_input_names
+
+    class Graph(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.st = st
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            features = {"input_ids": input_ids, "attention_mask": attention_mask}
+            if uses_types:
+                features["token_type_ids"] = torch.zeros_like(input_ids)
+            return self.st(features)["sentence_embedding"]
+
+    # A padded second row, so the trace keeps the attention mask (an all-ones mask may be skipped).
+    ids = torch.tensor(st.tokenizer(["hola mundo y buenos días", "hola"], padding=True)["input_ids"])
+    mask = (torch.arange(ids.shape[1])[None, :] < torch.tensor([[ids.shape[1]], [3]])).long()
+    auto = st[0].auto_model
+    attention = getattr(auto.config, "_attn_implementation", None)
+    try:
+        auto.set_attn_implementation("eager")  # the pattern ONNX Runtime's fusions recognise
+    except (AttributeError, ValueError):
+        attention = None
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                Graph().eval(), (ids, mask), str(path), input_names=["input_ids", "attention_mask"],
+                output_names=["sentence_embedding"], opset_version=OPSET, dynamo=False,
+                dynamic_axes={"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"},
+                              "sentence_embedding": {0: "batch"}},
+            )
+    except FrasiError:
+        raise
+    except Exception as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ModelLoadError(f"cannot export {resolved.name} to ONNX: {reason}; use backend='torch'") from exc
+    finally:
+        if attention is not None:
+            auto.set_attn_implementation(attention)
+
+
+def _fuse(raw: Path, out: Path, st: SentenceTransformer) -> bool:
+    """Fuse attention / LayerNorm / GELU with ONNX Runtime's optimizer; False (graph left as is) if it fails."""
+    config = st[0].auto_model.config
+    try:
+        from onnxruntime.transformers.optimizer import optimize_model
+
+        with warnings.catch_warnings(), _quiet_onnxruntime():
+            warnings.simplefilter("ignore")
+            model = optimize_model(str(raw), model_type="bert", opt_level=0,
+                                   num_heads=int(getattr(config, "num_attention_heads", 0) or 0),
+                                   hidden_size=int(getattr(config, "hidden_size", 0) or 0))
+            model.save_model_to_file(str(out))
+            fused = {k: v for k, v in model.get_fused_operator_statistics().items() if v}
+        logger.debug("fused operators: %s", fused)
+        return True
+    except Exception as exc:  # noqa: BLE001 - any failure of an optional optimisation: the plain graph still runs
+        logger.warning("ONNX Runtime could not fuse the graph (%s); using it unfused (slower)", exc)
+        out.unlink(missing_ok=True)
+        return False
+
+
+def _quantize_from(base: Artefact, out: Path) -> dict[str, Any]:
+    """Quantize the fp32 ONNX export ``base`` into ``out``; return the details for the manifest."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    graph = onnx.load(str(base.model_file), load_external_data=False).graph
+    producer = {output: node.op_type for node in graph.node for output in node.output}
+    keep = [n.name for n in graph.node if n.op_type == "MatMul" and producer.get(n.input[0]) in _ACTIVATIONS]
+    op_types = ["MatMul", "Attention", "EmbedLayerNormalization"]  # the last: int8 embedding tables, 4x smaller
+    options = {"per_channel": True, "weight_type": "QInt8", "op_types": op_types, "float32_nodes": len(keep)}
+    with warnings.catch_warnings(), _quiet_onnxruntime():
+        warnings.simplefilter("ignore")
+        quantize_dynamic(str(base.model_file), str(out / "model.onnx"), per_channel=True,
+                         weight_type=QuantType.QInt8, op_types_to_quantize=op_types,
+                         nodes_to_exclude=keep, extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+    for name in ("tokenizer.json", "reference.npy"):
+        shutil.copy2(base.folder / name, out / name)
+    check = _verify(out, BACKENDS["onnx-int8"], base.settings, np.load(base.folder / "reference.npy"), strict=True)
+    return {**{k: v for k, v in base.manifest["export"].items() if k != "check"}, "quantization": options,
+            "check": check}
+
+
+def _to_openvino(onnx_file: Path, out: Path) -> None:
+    import openvino as ov
+
+    model = ov.convert_model(str(onnx_file))
+    ov.save_model(model, str(out / "model.xml"), compress_to_fp16=False)
+
+
+def _verify(folder: Path, spec: BackendSpec, settings: dict[str, Any], reference: np.ndarray, *,
+            strict: bool) -> dict[str, Any]:
+    """Run the export on the probe texts and compare with torch's embeddings; if ``strict``, raise when off."""
+    from .runtime import open_backend
+    from .tokenizer import FastTokenizer
+
+    tokenizer = FastTokenizer(folder / "tokenizer.json", max_length=settings["max_length"])
+    backend = open_backend(spec, folder / MODEL_FILES[spec.runtime][0], threads=1)
+    ids = tokenizer.ids(PROBE_TEXTS)
+    width = max(map(len, ids))
+    input_ids = np.full((len(ids), width), settings["pad_id"], dtype=np.int64)
+    mask = np.zeros_like(input_ids)
+    for row, seq in enumerate(ids):
+        input_ids[row, : len(seq)] = seq
+        mask[row, : len(seq)] = 1
+    got = backend.embed(input_ids, mask)
+    cosine = (got * reference).sum(1) / np.maximum(
+        np.linalg.norm(got, axis=1) * np.linalg.norm(reference, axis=1), 1e-12)
+    check = {"max_abs_diff": float(np.abs(got - reference).max()), "min_cosine": float(cosine.min())}
+    check["ok"] = check["max_abs_diff"] < EXACT_TOLERANCE if spec.exact else check["min_cosine"] >= INT8_MIN_COSINE
+    if strict and not check["ok"]:
+        raise ModelLoadError(
+            f"the {spec.name} export disagrees with torch on probe texts (max abs diff "
+            f"{check['max_abs_diff']:.2g}, min cosine {check['min_cosine']:.4f}); use backend='torch'")
+    return check
+
+
+class _quiet_onnxruntime:
+    """ONNX Runtime's Python tools log freely (some through the root logger); mute them while they run."""
+
+    def __enter__(self) -> None:
+        self._disabled = logging.root.manager.disable
+        logging.disable(logging.WARNING)
+
+    def __exit__(self, *exc: object) -> None:
+        logging.disable(self._disabled)

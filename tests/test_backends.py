@@ -1,0 +1,365 @@
+"""Tests for frasi.backends: every runtime agrees with torch, exports are cached and checked.
+
+The tiny offline BERT is exported once per module into a module cache; the real models
+(marked ``real``) once per session (e5 into ``FRASI_TEST_CACHE`` when set).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import frasi
+from frasi import Encoder, compose
+from frasi.backends import BACKENDS, backend_spec, check_parity, check_threads
+from frasi.backends import export as export_module
+from frasi.backends.runtime import token_batches
+from frasi.errors import InputError, MissingExtraError, ModelLoadError
+
+RUNTIMES = ["onnx", "onnx-int8", "openvino"]
+TEXTS = [
+    "hola mundo",
+    "the cat sleeps on the sofa and the dog sleeps in the house",
+    "ciao",
+    "il gatto dorme sul divano, il cane dorme in casa",
+    "buenos días, ¿qué tal?",
+]
+LONG = " ".join(["hola mundo el gato la casa il cane the dog"] * 20)  # ~180 tokens: over 64
+
+
+def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a * b).sum(-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1))
+
+
+def assert_agrees(backend: str, got: np.ndarray, expected: np.ndarray) -> None:
+    assert got.shape == expected.shape and got.dtype == np.float32
+    if BACKENDS[backend].exact:
+        assert np.abs(got - expected).max() < 1e-4
+    else:
+        assert cosines(got, expected).min() > 0.99
+
+
+@pytest.fixture(scope="module")
+def module_cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("backend-cache")
+
+
+@pytest.fixture(scope="module")
+def composed_dir(tiny_encoder_dir, tmp_path_factory) -> Path:
+    """CLS pooling, a Dense layer, normalisation and prompts: everything the export must carry."""
+    model = compose(tiny_encoder_dir, pooling="cls", dense_dim=16, normalize=True,
+                    prompts={"query": "hola: ", "passage": "ciao: "}, default_prompt_name="query")
+    return model.save(tmp_path_factory.mktemp("composed") / "composed")
+
+
+@pytest.fixture(scope="module", params=["tiny_st_dir", "composed_dir"])
+def folder(request) -> Path:
+    return request.getfixturevalue(request.param)
+
+
+@pytest.fixture(scope="module")
+def reference(folder) -> Encoder:
+    return Encoder.load(folder)
+
+
+@pytest.fixture(scope="module", params=RUNTIMES)
+def runtime(request, folder, module_cache) -> Encoder:
+    return Encoder.load(folder, backend=request.param, threads=1, cache=module_cache)
+
+
+# ---------------------------------------------------------------- registry and arguments
+
+
+def test_registry():
+    assert list(BACKENDS) == ["torch", "onnx", "onnx-int8", "openvino"]
+    assert backend_spec("onnx-int8").extra == "onnx" and backend_spec("openvino").extra == "openvino"
+    with pytest.raises(InputError, match="backend must be one of torch, onnx"):
+        backend_spec("tensorrt")
+    assert check_threads(None) >= 1 and check_threads(3) == 3
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"backend": "onnxx"}, "backend must be one of"),
+    ({"backend": "onnx", "fallback": "cuda"}, "backend must be one of"),
+    ({"threads": 0}, "threads must be a positive integer"),
+    ({"threads": 1.5}, "threads must be a positive integer"),
+    ({"backend": "onnx", "device": "cuda"}, "runs on the CPU"),
+])
+def test_bad_load_arguments(tiny_st_dir, tmp_path, kwargs, match):
+    with pytest.raises(InputError, match=match):
+        Encoder.load(tiny_st_dir, cache=tmp_path, **kwargs)
+
+
+def test_token_batches_sort_by_length_within_budget():
+    lengths = np.array([5, 40, 7, 40, 3, 12, 9])
+    batches = token_batches(lengths, max_tokens=64, max_texts=3)
+    flat = np.concatenate(batches)
+    assert sorted(flat.tolist()) == list(range(len(lengths)))
+    assert list(lengths[flat]) == sorted(lengths, reverse=True)
+    for batch in batches:
+        assert len(batch) <= 3 and (len(batch) == 1 or len(batch) * lengths[batch].max() <= 64)
+
+
+# ---------------------------------------------------------------- agreement with torch
+
+
+def test_runtime_agrees_with_torch(runtime, reference):
+    assert_agrees(runtime.backend, runtime.encode(TEXTS), reference.encode(TEXTS))
+    assert_agrees(runtime.backend, runtime.encode(TEXTS, batch_size=2), reference.encode(TEXTS))
+    one = runtime.encode("hola mundo")
+    assert one.shape == (reference.dimension,) and one.dtype == np.float32
+    assert_agrees(runtime.backend, one[None], reference.encode(["hola mundo"]))
+
+
+def test_runtime_keeps_the_model_settings(runtime, reference):
+    assert (runtime.dimension, runtime.max_length, runtime.normalizes) == (
+        reference.dimension, reference.max_length, reference.normalizes)
+    assert (runtime.prompts, runtime.default_prompt) == (reference.prompts, reference.default_prompt)
+    assert runtime.threads == 1 and repr(runtime).endswith(f"backend={runtime.backend!r})")
+    info = runtime.backend_info
+    assert info["backend"] == runtime.backend and info["modules"] == reference.backend_info["modules"]
+    assert info["runtime"] == BACKENDS[runtime.backend].runtime and reference.backend_info["backend"] == "torch"
+
+
+def test_runtime_prompts_normalize_and_long_texts(runtime, reference):
+    for kwargs in ({"prompt_name": "passage"}, {"prompt": ""}, {"normalize": True},
+                   {"long_texts": "chunk", "chunk_overlap": 8}):
+        assert_agrees(runtime.backend, runtime.encode([*TEXTS, LONG], **kwargs),
+                      reference.encode([*TEXTS, LONG], **kwargs))
+
+
+def test_runtime_truncates_like_torch(runtime, reference, caplog):
+    assert runtime.count_truncated([*TEXTS, LONG]) == reference.count_truncated([*TEXTS, LONG]) == 1
+    with caplog.at_level(logging.WARNING, logger="frasi"):
+        got = runtime.encode([LONG, "hola"])
+    assert "1 of 2 texts are longer than 64 tokens" in caplog.text
+    assert_agrees(runtime.backend, got, reference.encode([LONG, "hola"]))
+
+
+def test_runtime_tokenize_matches_torch(runtime, reference):
+    for text in ("Hola mundo gatos", LONG):
+        assert runtime.tokenize(text) == reference.tokenize(text)
+    assert runtime.split_long_text(LONG, overlap=8) == reference.split_long_text(LONG, overlap=8)
+
+
+def test_runtime_quantized_precisions(runtime, reference):
+    assert runtime.encode(TEXTS, precision="ubinary").shape == reference.encode(TEXTS, precision="ubinary").shape
+
+
+def test_runtime_saves_through_torch(module_cache, tiny_st_dir, tmp_path):
+    encoder = Encoder.load(tiny_st_dir, backend="onnx", cache=module_cache)
+    saved = encoder.save(tmp_path / "saved")
+    np.testing.assert_allclose(Encoder.load(saved).encode(TEXTS), encoder.encode(TEXTS), atol=1e-4)
+
+
+# ---------------------------------------------------------------- threads
+
+
+def test_threads_are_honoured(tiny_st_dir, module_cache, monkeypatch):
+    import torch
+
+    onnx = Encoder.load(tiny_st_dir, backend="onnx", threads=1, cache=module_cache)
+    assert onnx._runtime.backend.session.get_session_options().intra_op_num_threads == 1
+    torch_encoder = Encoder.load(tiny_st_dir, threads=1)
+    seen = []
+    original = torch_encoder.model.encode
+
+    def spy(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(torch_encoder.model, "encode", spy)
+    before = torch.get_num_threads()
+    torch_encoder.encode(TEXTS)
+    assert seen == [1] and torch.get_num_threads() == before
+
+
+# ---------------------------------------------------------------- the export cache
+
+
+def test_export_is_cached_and_reused(tiny_st_dir, tmp_path, monkeypatch):
+    first = Encoder.load(tiny_st_dir, backend="onnx-int8", cache=tmp_path)
+    folders = sorted("/".join(p.parts[-2:]) for p in (tmp_path / "backends").glob("*/*/*"))
+    version = export_module.runtime_version("onnxruntime")
+    assert folders == [f"onnxruntime-{version}/fp32", f"onnxruntime-{version}/int8"]  # int8 is made from fp32
+    manifest = json.loads((first._runtime.folder / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["backend"] == "onnx-int8" and manifest["model"]["max_length"] == 64
+    assert set(manifest["source"]["files"]) >= {"model.safetensors", "modules.json", "config.json"}
+    assert not list((tmp_path / "backends").rglob(".*"))  # no temporary folder left behind
+
+    def no_export(*args, **kwargs):
+        raise AssertionError("exported again")
+
+    monkeypatch.setattr(export_module, "_export_fp32", no_export)
+    monkeypatch.setattr(export_module, "_quantize_from", no_export)
+    again = Encoder.load(tiny_st_dir, backend="onnx-int8", cache=tmp_path)
+    np.testing.assert_array_equal(again.encode(TEXTS), first.encode(TEXTS))
+
+
+def _count_exports(monkeypatch) -> list[str]:
+    calls: list[str] = []
+    original = export_module._export_fp32
+
+    def counting(resolved, spec, out):
+        calls.append(spec.name)
+        return original(resolved, spec, out)
+
+    monkeypatch.setattr(export_module, "_export_fp32", counting)
+    return calls
+
+
+def test_stale_export_is_redone(tiny_st_dir, tmp_path, monkeypatch, caplog):
+    import shutil
+
+    model = shutil.copytree(tiny_st_dir, tmp_path / "model")
+    cache = tmp_path / "cache"
+    calls = _count_exports(monkeypatch)
+    Encoder.load(model, backend="onnx", cache=cache)
+    Encoder.load(model, backend="onnx", cache=cache)
+    assert calls == ["onnx"]
+    # the model's files change: the export no longer matches its source
+    config = model / "config_sentence_transformers.json"
+    config.write_text(config.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="frasi"):
+        encoder = Encoder.load(model, backend="onnx", cache=cache)
+    assert calls == ["onnx", "onnx"] and "is stale (config_sentence_transformers.json changed size)" in caplog.text
+    # a manifest written by another runtime version
+    manifest_file = encoder._runtime.folder / "manifest.json"
+    manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
+    manifest["runtime_version"] = "0.0.1"
+    manifest_file.write_text(json.dumps(manifest), encoding="utf-8")
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="frasi"):
+        Encoder.load(model, backend="onnx", cache=cache)
+    assert calls == ["onnx"] * 3 and "runtime_version is '0.0.1'" in caplog.text
+
+
+def test_damaged_export_is_redone(tiny_st_dir, tmp_path, monkeypatch):
+    calls = _count_exports(monkeypatch)
+    encoder = Encoder.load(tiny_st_dir, backend="onnx", cache=tmp_path)
+    (encoder._runtime.folder / "model.onnx").write_bytes(b"not a model")
+    again = Encoder.load(tiny_st_dir, backend="onnx", cache=tmp_path)
+    assert calls == ["onnx", "onnx"]
+    np.testing.assert_array_equal(again.encode(TEXTS), encoder.encode(TEXTS))
+
+
+# ---------------------------------------------------------------- failures and fallback
+
+
+@pytest.mark.parametrize(("backend", "package", "extra"), [("onnx-int8", "onnxruntime", "onnx"),
+                                                          ("openvino", "openvino", "openvino")])
+def test_missing_runtime_names_the_extra(tiny_st_dir, tmp_path, monkeypatch, backend, package, extra):
+    monkeypatch.setitem(sys.modules, package, None)  # import fails as if not installed
+    with pytest.raises(MissingExtraError, match=rf"pip install 'frasi\[{extra}\]'") as info:
+        Encoder.load(tiny_st_dir, backend=backend, cache=tmp_path)
+    assert f"the {backend} backend" in str(info.value)
+    assert not (tmp_path / "backends").exists()  # nothing exported for a runtime that is missing
+
+
+def test_fallback_only_when_asked(tiny_st_dir, tmp_path, monkeypatch, caplog):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    with pytest.raises(MissingExtraError):
+        Encoder.load(tiny_st_dir, backend="onnx", cache=tmp_path)
+    with caplog.at_level(logging.WARNING, logger="frasi"):
+        encoder = Encoder.load(tiny_st_dir, backend="onnx", fallback="torch", cache=tmp_path)
+    assert encoder.backend == "torch"
+    assert "the onnx backend is unavailable" in caplog.text and "falling back to torch" in caplog.text
+
+
+def test_failed_export_is_a_clear_error(tiny_st_dir, tmp_path, monkeypatch):
+    import torch
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("unsupported operator aten::frobnicate\nlong traceback")
+
+    monkeypatch.setattr(torch.onnx, "export", broken)
+    with pytest.raises(ModelLoadError, match=r"cannot export tiny-st to ONNX: unsupported operator "
+                                             r"aten::frobnicate; use backend='torch'$"):
+        Encoder.load(tiny_st_dir, backend="onnx", cache=tmp_path)
+    assert Encoder.load(tiny_st_dir, backend="onnx", fallback="torch", cache=tmp_path).backend == "torch"
+    assert not [p for p in (tmp_path / "backends").rglob("*") if p.is_file()]  # nothing half-written
+
+
+def test_export_that_disagrees_with_torch_is_refused(tiny_st_dir, tmp_path, monkeypatch):
+    monkeypatch.setattr(export_module, "EXACT_TOLERANCE", 0.0)  # no graph can pass
+    with pytest.raises(ModelLoadError, match="the onnx export disagrees with torch on probe texts"):
+        Encoder.load(tiny_st_dir, backend="onnx", cache=tmp_path)
+    assert not [p for p in (tmp_path / "backends").rglob("*") if p.is_file()]
+
+
+# ---------------------------------------------------------------- no torch on a warm cache
+
+
+def test_cached_runtime_loads_without_torch(tiny_st_dir, module_cache):
+    Encoder.load(tiny_st_dir, backend="onnx-int8", cache=module_cache)  # warm the cache
+    code = (
+        "import sys; from frasi import Encoder; "
+        f"e = Encoder.load({str(tiny_st_dir)!r}, backend='onnx-int8', cache={str(module_cache)!r}); "
+        "v = e.encode('hola mundo'); e.tokenize('hola'); "
+        "print(v.shape, sorted(m for m in ('torch', 'transformers', 'sentence_transformers') if m in sys.modules))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(frasi.__file__).parents[1])}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "(32,) []"
+
+
+# ---------------------------------------------------------------- parity check
+
+
+def test_check_parity(tiny_st_dir, module_cache, monkeypatch):
+    monkeypatch.setitem(sys.modules, "openvino", None)
+    pairs = [("hola mundo", "ciao mondo", 4.0), ("el gato", "il cane", 2.5), ("la casa", "the house", 4.5),
+             ("hello world", "the dog", 0.5)]
+    rows = check_parity(str(tiny_st_dir), ["onnx", "onnx-int8", "openvino", "torch"], TEXTS, stsb=pairs,
+                        threads=1, cache=module_cache)
+    by_name = {r["backend"]: r for r in rows}
+    assert [r["backend"] for r in rows] == ["torch", "onnx", "onnx-int8", "openvino"]
+    assert by_name["torch"]["mean_cosine"] == pytest.approx(1.0) and by_name["torch"]["stsb_delta"] == 0
+    assert by_name["onnx"]["max_abs_diff"] < 1e-4 and abs(by_name["onnx"]["stsb_delta"]) < 1e-6
+    assert by_name["onnx-int8"]["min_cosine"] > 0.99 and by_name["onnx-int8"]["worst_text"] in TEXTS
+    assert by_name["openvino"]["status"] == "unavailable" and "frasi[openvino]" in by_name["openvino"]["error"]
+    with pytest.raises(InputError, match="expected at least 3"):
+        check_parity(str(tiny_st_dir), ["torch"], TEXTS, stsb=pairs[:2], cache=module_cache)
+
+
+# ---------------------------------------------------------------- real models
+
+
+REAL_TEXTS = [
+    "hola mundo",
+    "¿Dónde está la estación de tren? Está a dos calles de aquí.",
+    "Il gatto dorme sul divano mentre il cane gioca in giardino.",
+    "The stock market fell sharply today after the announcement of new tariffs.",
+    " ".join(["The committee will meet again next week to review the budget and the new hiring plan."] * 12),
+]
+
+
+@pytest.fixture(scope="session")
+def real_cache(frasi_cache) -> Path:
+    return frasi_cache
+
+
+@pytest.mark.real
+@pytest.mark.parametrize("backend", ["onnx", "onnx-int8"])
+@pytest.mark.parametrize("model", ["minilm", "e5"])
+def test_real_model_agrees_with_torch(request, model, backend, real_cache):
+    reference = request.getfixturevalue(model)
+    source = reference.path if model == "e5" else "all-MiniLM-L6-v2"
+    runtime = Encoder.load(source, backend=backend, threads=2, cache=real_cache)
+    assert (runtime.prompts, runtime.default_prompt, runtime.max_length) == (
+        reference.prompts, reference.default_prompt, reference.max_length)
+    got, expected = runtime.encode(REAL_TEXTS), reference.encode(REAL_TEXTS)
+    if backend == "onnx":
+        assert np.abs(got - expected).max() < 1e-4
+    else:
+        assert cosines(got, expected).mean() > 0.99 and cosines(got, expected).min() > 0.97
+    assert runtime.tokenize(REAL_TEXTS[1]) == reference.tokenize(REAL_TEXTS[1])
