@@ -23,9 +23,10 @@ starts; an SQLite database that is not a frasi cache raises InputError and is le
 alone. Other failures raise OutputError; :meth:`EmbeddingCache.get_or_compute` (and so
 :func:`encode_cached`) turns them into a warning and encodes without the cache.
 
-Quantized precisions are never stored: :func:`encode_cached` caches float32 vectors and
+Use it as ``Encoder.encode(texts, cache=EmbeddingCache())`` (or :func:`encode_cached`).
+Quantized precisions are never stored: the cache holds float32 vectors and ``encode``
 quantizes the assembled matrix, so int8 ranges come from all texts of the call, exactly
-as in ``Encoder.encode``. Batch composition changes float32 results in the last bits, so
+as without the cache. Batch composition changes float32 results in the last bits, so
 a cached vector can differ from a fresh ``Encoder.encode`` by ~1e-7 (as two encodes of
 the same text in different batches do).
 """
@@ -53,7 +54,6 @@ from typing import TYPE_CHECKING, Any, Self
 import numpy as np
 
 from .errors import InputError, OutputError
-from .io import validate_texts
 from .sources import _file_lock, cache_dir
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -70,7 +70,8 @@ _CHUNK = 500  # keys per SELECT ... IN (...), rows per write transaction
 _PAGE_SIZE = 16384  # a 384-d float32 row is ~1.6 KB: 4 KB pages would hold only two
 _LIBRARIES = ("torch", "transformers", "sentence-transformers", "tokenizers", "onnxruntime", "openvino")
 # Encode options that do not change the float32 vectors, or that encode_cached applies itself.
-_NOT_IN_NAMESPACE = ("texts", "batch_size", "show_progress", "prompt_name", "prompt", "precision", "calibration")
+_NOT_IN_NAMESPACE = ("texts", "batch_size", "show_progress", "prompt_name", "prompt", "precision", "calibration",
+                     "cache")
 _HF_BLOB = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 _SCHEMA = """
@@ -170,15 +171,22 @@ def namespace_for(encoder: Encoder, *, model_id: str | None = None, cache: Embed
                   **encode_kwargs: Any) -> Namespace:
     """The namespace of ``encoder.encode(texts, **encode_kwargs)``'s float32 vectors.
 
-    Takes the options of ``Encoder.encode`` and checks them as it does. The namespace
-    holds the model (see :func:`encoder_fingerprint`; ``model_id`` replaces it, e.g. for
-    weights changed in memory after loading), its backend (``Encoder.load(backend=...)``),
-    the versions of the libraries that compute, the effective prompt text and every
-    option that changes vectors (normalize, long_texts, chunk_overlap, and any option
-    added to ``Encoder.encode`` later); batch_size, show_progress, precision and
-    calibration are left out. ``cache`` memoises file hashes on disk.
+    Takes the options of ``Encoder.encode``. The namespace holds the model (see
+    :func:`encoder_fingerprint`; ``model_id`` replaces it, e.g. for weights changed in
+    memory after loading), its backend (``Encoder.load(backend=...)``), the versions of
+    the libraries that compute, the effective prompt text and every option that changes
+    vectors (normalize, long_texts, chunk_overlap, and any option added to
+    ``Encoder.encode`` later); batch_size, show_progress, precision and calibration are
+    left out. ``cache`` memoises file hashes on disk.
     """
-    options = _bind(encoder, encode_kwargs)
+    signature = inspect.signature(encoder.encode)
+    try:
+        bound = signature.bind([], **encode_kwargs)
+    except TypeError as exc:
+        known = ", ".join(name for name in signature.parameters if name not in ("texts", "cache"))
+        raise InputError(f"unexpected options ({exc}); expected options of Encoder.encode: {known}") from None
+    bound.apply_defaults()
+    options = dict(bound.arguments)
     keyed = {name: value for name, value in options.items() if name not in _NOT_IN_NAMESPACE}
     backend = getattr(encoder, "backend", "torch")
     fields = {"format": FORMAT, "model": model_id or encoder_fingerprint(encoder, cache=cache),
@@ -203,7 +211,7 @@ def encoder_fingerprint(encoder: Encoder, *, cache: EmbeddingCache | None = None
     a folder (fast after the first call), else its weights and tokenizer in memory.
 
     The folder is trusted to hold what is loaded: after changing a loaded model's weights
-    in memory, pass an explicit ``model_id`` to :func:`encode_cached` instead.
+    in memory, save it (or load the encoder without a path) before caching its vectors.
     """
     path = getattr(encoder, "path", None)
     if path is not None and Path(path).is_dir():
@@ -706,62 +714,10 @@ def _decode(key: bytes, dtype: str, dim: int, data: bytes, checksum: bytes) -> n
 
 
 def encode_cached(encoder: Encoder, texts: str | Sequence[str], *, cache: EmbeddingCache | None = None,
-                  model_id: str | None = None, **encode_kwargs: Any) -> np.ndarray:
-    """``encoder.encode(texts, **encode_kwargs)``, encoding only the texts not in ``cache``.
-
-    Takes exactly the options of ``Encoder.encode``; those that change vectors (the
-    effective prompt, normalize, long_texts, chunk_overlap, and any future one) are part
-    of the namespace, while batch_size and show_progress are not. Misses are encoded in
-    one call, each distinct text once. ``cache=None`` uses the default cache file.
-    Precision other than float32 is applied to the assembled float32 matrix.
-    """
-    single = isinstance(texts, str)
-    items = validate_texts(texts)
-    options = _bind(encoder, encode_kwargs)
-    if options["precision"] in ("int8", "uint8") and options["calibration"] is None and len(items) < 2:
-        raise InputError(f"precision {options['precision']!r} calibrates its ranges on the texts encoded together "
-                         f"and needs at least 2 texts, got {len(items)}; pass calibration embeddings, encode more "
-                         "texts at once, or use binary/ubinary")
-    call = {name: value for name, value in encode_kwargs.items() if name not in ("precision", "calibration")}
-    store = cache if cache is not None else EmbeddingCache()
-    try:
-        namespace = namespace_for(encoder, model_id=model_id, cache=store, **encode_kwargs)
-        vectors = store.get_or_compute(namespace, items, lambda misses: encoder.encode(misses, **call))
-    finally:
-        if cache is None:
-            store.close()
-    if options["precision"] != "float32":
-        from sentence_transformers.util.quantization import quantize_embeddings
-
-        from ._hf import muted
-
-        with muted("sentence_transformers"):  # as Encoder.encode does
-            vectors = quantize_embeddings(vectors, precision=options["precision"],
-                                          calibration_embeddings=options["calibration"])
-    return vectors[0] if single else vectors
-
-
-def _bind(encoder: Encoder, encode_kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    """Every option of ``encoder.encode`` with its default, checked as ``Encoder.encode`` checks
-    it, so a call fails the same way whether or not its texts are cached."""
-    from .encoder import LONG_TEXT_POLICIES, PRECISIONS, check_choice
-
-    signature = inspect.signature(encoder.encode)
-    try:
-        bound = signature.bind([], **encode_kwargs)
-    except TypeError as exc:
-        known = ", ".join(name for name in signature.parameters if name != "texts")
-        raise InputError(f"encode_cached got unexpected options ({exc}); expected options of Encoder.encode: "
-                         f"{known}") from None
-    bound.apply_defaults()
-    options = dict(bound.arguments)
-    check_choice("precision", options["precision"], PRECISIONS)
-    check_choice("long_texts", options["long_texts"], LONG_TEXT_POLICIES)
-    batch_size = options["batch_size"]
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise InputError(f"batch_size must be a positive integer, got {batch_size!r}")
-    if options["calibration"] is not None and options["precision"] not in ("int8", "uint8"):
-        raise InputError("calibration only applies with precision 'int8' or 'uint8'")
-    if options["chunk_overlap"] is not None and options["long_texts"] != "chunk":
-        raise InputError("chunk_overlap only applies with long_texts='chunk'")
-    return options
+                  **encode_kwargs: Any) -> np.ndarray:
+    """``encoder.encode(texts, cache=cache, **encode_kwargs)``, with the default cache file
+    (opened and closed around the call) when ``cache`` is None."""
+    if cache is not None:
+        return encoder.encode(texts, cache=cache, **encode_kwargs)
+    with EmbeddingCache() as store:
+        return encoder.encode(texts, cache=store, **encode_kwargs)

@@ -49,6 +49,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from sentence_transformers import SentenceTransformer
 
     from .backends.runtime import RuntimeModel
+    from .cache import EmbeddingCache
 
 logger = logging.getLogger(__name__)
 
@@ -258,6 +259,7 @@ class Encoder:
         chunk_overlap: int | None = None,
         calibration: np.ndarray | None = None,
         show_progress: bool | None = None,
+        cache: EmbeddingCache | None = None,
     ) -> np.ndarray:
         """Encode one text (1-D array) or a list of texts (2-D array, one row per text).
 
@@ -275,6 +277,10 @@ class Encoder:
             chunk_overlap: tokens shared by neighbouring windows when chunking
                 (default: 32, or a quarter of the window for short models).
             show_progress: progress bar; default follows the terminal and the log level.
+            cache: an :class:`frasi.EmbeddingCache`; texts already in it are not encoded
+                again and new ones are stored. It holds float32 vectors, keyed by
+                everything that changes them (see :mod:`frasi.cache`); ``precision`` is
+                applied afterwards to the whole matrix, so int8 ranges are the same.
         """
         single = isinstance(texts, str)
         items = validate_texts(texts)
@@ -295,26 +301,41 @@ class Encoder:
         prompt_text = self.resolve_prompt(prompt_name, prompt)
         show = show_progress_default() if show_progress is None else show_progress
 
-        if long_texts == "chunk":
-            vectors = self._encode_chunked(items, prompt_text, batch_size, normalize, chunk_overlap, show)
+        def compute(batch: list[str]) -> np.ndarray:
+            return self._encode_float(batch, prompt_text, batch_size, normalize, long_texts, chunk_overlap, show)
+
+        if cache is None:
+            vectors = compute(items)
         else:
-            if self._runtime is None:
-                truncated = self.count_truncated(items, prompt=prompt_text)
-                vectors = self._encode(items, prompt_text, batch_size, normalize, show)
-            else:  # the runtime tokenizes once and counts what it cut
-                vectors, truncated = self._encode_runtime(items, prompt_text, batch_size, normalize, show)
-            if truncated:
-                logger.warning(
-                    "%d of %d texts are longer than %d tokens and were truncated; "
-                    "use long_texts='chunk' (--long-texts chunk) to embed them whole",
-                    truncated, len(items), self.max_length,
-                )
+            from .cache import namespace_for
+
+            namespace = namespace_for(self, cache=cache, prompt=prompt_text, normalize=normalize,
+                                      long_texts=long_texts, chunk_overlap=chunk_overlap)
+            vectors = cache.get_or_compute(namespace, items, compute)
         if precision != "float32":
             from sentence_transformers.util.quantization import quantize_embeddings
 
             with muted("sentence_transformers"):  # its calibration note is documented above
                 vectors = quantize_embeddings(vectors, precision=precision, calibration_embeddings=calibration)
         return vectors[0] if single else vectors
+
+    def _encode_float(self, texts: list[str], prompt: str, batch_size: int, normalize: bool, long_texts: str,
+                      chunk_overlap: int | None, show: bool) -> np.ndarray:
+        """float32 vectors of checked texts, with the long-text policy applied (what the cache stores)."""
+        if long_texts == "chunk":
+            return self._encode_chunked(texts, prompt, batch_size, normalize, chunk_overlap, show)
+        if self._runtime is None:
+            truncated = self.count_truncated(texts, prompt=prompt)
+            vectors = self._encode(texts, prompt, batch_size, normalize, show)
+        else:  # the runtime tokenizes once and counts what it cut
+            vectors, truncated = self._encode_runtime(texts, prompt, batch_size, normalize, show)
+        if truncated:
+            logger.warning(
+                "%d of %d texts are longer than %d tokens and were truncated; "
+                "use long_texts='chunk' (--long-texts chunk) to embed them whole",
+                truncated, len(texts), self.max_length,
+            )
+        return vectors
 
     def _encode(self, texts: list[str], prompt: str, batch_size: int, normalize: bool, show: bool) -> np.ndarray:
         if self._runtime is not None:

@@ -116,6 +116,7 @@ def embed(
     vectors = encode_texts(encoder, items, use_cache=use_cache, prompt=prompt, normalize=normalize, precision=precision,  # type: ignore[arg-type]
                              long_texts=long_texts, batch_size=batch_size)  # type: ignore[arg-type]
     seconds = time.perf_counter() - start
+    # counted here, not taken from encode's warning: cached texts are never tokenized by encode
     truncated = encoder.count_truncated(items, prompt=prompt) if long_texts == "truncate" else 0
     summary = {"count": len(items), "dim": int(vectors.shape[1]), "dtype": str(vectors.dtype),
                "seconds": round(seconds, 3), "texts_per_second": round(len(items) / max(seconds, 1e-9), 1),

@@ -150,7 +150,7 @@ def encode_texts(encoder: frasi.Encoder, texts: list[str], *, use_cache: bool, *
     """``encoder.encode(texts, **options)``, through the on-disk embedding cache unless ``use_cache`` is off."""
     if not use_cache:
         return encoder.encode(texts, **options)
-    from frasi.cache import EmbeddingCache, encode_cached
+    from frasi.cache import EmbeddingCache
 
     with EmbeddingCache() as store:
-        return encode_cached(encoder, texts, cache=store, **options)
+        return encoder.encode(texts, cache=store, **options)
