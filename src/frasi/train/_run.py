@@ -15,14 +15,21 @@ import logging
 import re
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from frasi.errors import InputError, require
 from frasi.io import check_output_folder, write_json
 
 from .config import TrainConfig
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+
+    from .data import TrainingData
+    from .result import TrainResult
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +41,59 @@ def require_training(purpose: str) -> None:
     """Raise MissingExtraError when the ``train`` extra (datasets, accelerate) is missing."""
     require("datasets", extra="train", purpose=purpose)
     require("accelerate", extra="train", purpose=purpose)
+
+
+@dataclass(frozen=True)
+class Run:
+    """A started run: its checked data, the output folder, the work folder and whether it resumes."""
+
+    config: TrainConfig
+    data: TrainingData
+    target: Path
+    work: Path
+    resuming: bool
+
+
+def start(config: TrainConfig, output: str | Path, *, resume: bool, function: str,
+          architectures: tuple[str, ...], uses_trainer: bool = True) -> Run:
+    """Everything before the first slow step, in order: ``config.architecture`` is one that
+    ``function`` trains, the ``train`` extra is installed (``uses_trainer``), every data
+    file reads and checks, and ``output`` can take the model."""
+    from .data import load_training_data
+
+    if config.architecture not in architectures:
+        raise InputError(f"{function} trains {', '.join(architectures)}; the config says "
+                         f"{config.architecture!r}; use frasi.train.train() to dispatch on it")
+    if uses_trainer:
+        require_training(f"training a {config.architecture}")
+    data = load_training_data(config)
+    target, work, resuming = prepare_output(config, output, resume=resume)
+    set_threads(config)
+    return Run(config, data, target, work, resuming)
+
+
+def save_result(run: Run, trained: dict[str, Any], sizes: dict[str, int], *,
+                predict: Callable[[list[str], list[str]], np.ndarray], save: Callable[[Path], Any],
+                what: str) -> TrainResult:
+    """Score the selected model on dev and test, write it (``save(folder)``) with
+    ``frasi_run.json`` atomically to the output folder, and remove the work folder."""
+    from frasi._hf import quiet_loading
+    from frasi.io import atomic_dir
+
+    from .result import TrainResult
+
+    config, data = run.config, run.data
+    dev = score_sets(predict, data.dev, seed=config.seed)
+    test = score_sets(predict, data.test, seed=config.seed)
+    with atomic_dir(run.target, what="trained model") as tmp:
+        with quiet_loading():
+            save(tmp)
+        result = TrainResult.build(config, data, tmp, trained, sizes, dev, test)
+        write_run(tmp, result.record)
+    finish(run.work)
+    result = result.moved(run.target)
+    logger.info("saved the %s to %s%s", what, run.target, result.summary_suffix())
+    return result
 
 
 def work_folder(output: Path) -> Path:

@@ -139,6 +139,15 @@ def quiet_class(trainer_cls: type) -> type:
     return type(trainer_cls.__name__, (trainer_cls,), {"add_model_card_callback": lambda self, defaults: None})
 
 
+def fit(trainer_cls: type, run_: _run.Run, *, evaluator: Any, **trainer_kwargs: Any) -> dict[str, Any]:
+    """Build ``trainer_cls`` (quiet, with frasi's callbacks) and train; see :func:`run`."""
+    with quiet_libraries():
+        trainer = quiet_class(trainer_cls)(
+            evaluator=evaluator, callbacks=frasi_callbacks(run_.config, evaluate=evaluator is not None),
+            **trainer_kwargs)
+    return run(trainer, run_.work, resuming=run_.resuming)
+
+
 def run(trainer: Any, work: Path, *, resuming: bool) -> dict[str, Any]:
     """Train (from the last checkpoint in ``work`` when resuming); return steps, seconds and history."""
     from transformers.trainer_utils import get_last_checkpoint

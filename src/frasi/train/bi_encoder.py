@@ -18,7 +18,7 @@ import numpy as np
 
 from . import _run, _st_trainer
 from .config import TrainConfig
-from .data import TrainingData, load_training_data
+from .data import TrainingData
 from .result import TrainResult
 
 logger = logging.getLogger(__name__)
@@ -33,15 +33,7 @@ def train_bi_encoder(config: TrainConfig, output: str | Path, *, resume: bool = 
     ``resume=True`` an interrupted run into the same ``output`` continues from its last
     checkpoint. Returns the :class:`TrainResult` (dev and test scores, timings, history).
     """
-    from frasi.errors import InputError
-
-    if config.architecture != "bi-encoder":
-        raise InputError(f"train_bi_encoder trains architecture 'bi-encoder', the config says "
-                         f"{config.architecture!r}; use frasi.train.train() to dispatch on it")
-    _run.require_training("training a bi-encoder")
-    data = load_training_data(config)
-    target, work, resuming = _run.prepare_output(config, output, resume=resume)
-    _run.set_threads(config)
+    run = _run.start(config, output, resume=resume, function="train_bi_encoder", architectures=("bi-encoder",))
 
     from sentence_transformers import (
         SentenceTransformerTrainer,
@@ -56,8 +48,7 @@ def train_bi_encoder(config: TrainConfig, output: str | Path, *, resume: bool = 
     if config.max_seq_length is not None:
         model.max_seq_length = config.max_seq_length
     sizes = _run.freeze(model[0].auto_model, config)
-    prompt = encoder.resolve_prompt(prompt=config.prompt)
-    dev = _run.dev_pool(data.dev)
+    dev = _run.dev_pool(run.data.dev)
     evaluator = None
     if dev is not None:
         from sentence_transformers.sentence_transformer.evaluation import (
@@ -66,41 +57,21 @@ def train_bi_encoder(config: TrainConfig, output: str | Path, *, resume: bool = 
 
         evaluator = EmbeddingSimilarityEvaluator(*dev, name="dev", similarity_fn_names=["cosine"], write_csv=False,
                                                  batch_size=max(config.batch_size, 32))
-    extra: dict[str, Any] = {"prompts": prompt or None}
+    extra: dict[str, Any] = {"prompts": encoder.resolve_prompt(prompt=config.prompt) or None}
     if config.loss == "mnrl":  # in-batch negatives: no duplicate texts within a batch
         extra["batch_sampler"] = BatchSamplers.NO_DUPLICATES
-    args = _st_trainer.training_arguments(SentenceTransformerTrainingArguments, config, work,
+    args = _st_trainer.training_arguments(SentenceTransformerTrainingArguments, config, run.work,
                                           metric=DEV_METRIC if evaluator else None, **extra)
-    with _st_trainer.quiet_libraries():
-        trainer = _st_trainer.quiet_class(SentenceTransformerTrainer)(
-            model=model, args=args, train_dataset=_dataset(data, config), loss=_loss(model, config),
-            evaluator=evaluator, callbacks=_st_trainer.frasi_callbacks(config, evaluate=evaluator is not None))
-    trained = _st_trainer.run(trainer, work, resuming=resuming)
+    trained = _st_trainer.fit(SentenceTransformerTrainer, run, evaluator=evaluator, model=model, args=args,
+                              train_dataset=_dataset(run.data, config), loss=_loss(model, config))
 
     final = Encoder(model, name=f"{encoder.name} (fine-tuned)", source="folder")
-    return finish_bi_encoder(final, config, data, target, work, trained, sizes)
-
-
-def finish_bi_encoder(encoder: Any, config: TrainConfig, data: TrainingData, target: Path, work: Path,
-                      trained: dict[str, Any], sizes: dict[str, int]) -> TrainResult:
-    """Score dev and test with the selected model, write it and its run record atomically."""
-    from frasi._hf import quiet_loading
-    from frasi.io import atomic_dir
 
     def predict(s1: list[str], s2: list[str]) -> np.ndarray:
-        return cosine_scores(encoder, s1, s2, batch_size=max(config.batch_size, 32))
+        return cosine_scores(final, s1, s2, batch_size=max(config.batch_size, 32))
 
-    dev = _run.score_sets(predict, data.dev, seed=config.seed)
-    test = _run.score_sets(predict, data.test, seed=config.seed)
-    with atomic_dir(target, what="trained model") as tmp:
-        with quiet_loading():
-            encoder.model.save(str(tmp))
-        result = TrainResult.build(config, data, tmp, trained, sizes, dev, test)
-        _run.write_run(tmp, result.record)
-    _run.finish(work)
-    result = result.moved(target)
-    logger.info("saved the fine-tuned bi-encoder to %s%s", target, result.summary_suffix())
-    return result
+    return _run.save_result(run, trained, sizes, predict=predict, save=lambda folder: model.save(str(folder)),
+                            what="fine-tuned bi-encoder")
 
 
 def cosine_scores(encoder: Any, s1: list[str], s2: list[str], *, batch_size: int = 32) -> np.ndarray:

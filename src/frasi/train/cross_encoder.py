@@ -56,17 +56,8 @@ def load_new_cross_encoder(config: TrainConfig) -> Any:
 
 def train_cross_encoder(config: TrainConfig, output: str | Path, *, resume: bool = False) -> TrainResult:
     """Fine-tune a cross-encoder on scored pairs; write the best model and ``frasi_run.json`` to ``output``."""
-    from frasi.errors import InputError
-
-    if config.architecture != "cross-encoder":
-        raise InputError(f"train_cross_encoder trains architecture 'cross-encoder', the config says "
-                         f"{config.architecture!r}; use frasi.train.train() to dispatch on it")
-    _run.require_training("training a cross-encoder")
-    from .data import load_training_data
-
-    data = load_training_data(config)
-    target, work, resuming = _run.prepare_output(config, output, resume=resume)
-    _run.set_threads(config)
+    run = _run.start(config, output, resume=resume, function="train_cross_encoder",
+                     architectures=("cross-encoder",))
 
     import torch
     from datasets import Dataset
@@ -78,42 +69,28 @@ def train_cross_encoder(config: TrainConfig, output: str | Path, *, resume: bool
 
     model = load_new_cross_encoder(config)
     sizes = _run.freeze(model[0].auto_model.base_model, config)
-    dev = _run.dev_pool(data.dev)
+    dev = _run.dev_pool(run.data.dev)
     evaluator = None
     if dev is not None:
         evaluator = CrossEncoderCorrelationEvaluator([list(p) for p in zip(dev[0], dev[1])], dev[2], name="dev",
                                                      batch_size=max(config.batch_size, 32), write_csv=False,
                                                      show_progress_bar=False)
-    assert data.train.targets is not None
-    dataset = Dataset.from_dict({"sentence1": data.train.sentences1, "sentence2": data.train.sentences2,
-                                 "score": [float(x) for x in data.train.targets]})
+    train = run.data.train
+    assert train.targets is not None
+    dataset = Dataset.from_dict({"sentence1": train.sentences1, "sentence2": train.sentences2,
+                                 "score": [float(x) for x in train.targets]})
     loss = (losses.MSELoss(model, activation_fn=torch.nn.Sigmoid()) if config.loss == "mse"
             else losses.BinaryCrossEntropyLoss(model))
-    args = _st_trainer.training_arguments(CrossEncoderTrainingArguments, config, work,
+    args = _st_trainer.training_arguments(CrossEncoderTrainingArguments, config, run.work,
                                           metric=DEV_METRIC if evaluator else None)
-    with _st_trainer.quiet_libraries():
-        trainer = _st_trainer.quiet_class(CrossEncoderTrainer)(
-            model=model, args=args, train_dataset=dataset, loss=loss, evaluator=evaluator,
-            callbacks=_st_trainer.frasi_callbacks(config, evaluate=evaluator is not None))
-    trained = _st_trainer.run(trainer, work, resuming=resuming)
+    trained = _st_trainer.fit(CrossEncoderTrainer, run, evaluator=evaluator, model=model, args=args,
+                              train_dataset=dataset, loss=loss)
 
     def predict(s1: list[str], s2: list[str]) -> np.ndarray:
         return cross_encoder_scores(model, s1, s2, batch_size=max(config.batch_size, 32))
 
-    from frasi._hf import quiet_loading
-    from frasi.io import atomic_dir
-
-    dev_scores = _run.score_sets(predict, data.dev, seed=config.seed)
-    test_scores = _run.score_sets(predict, data.test, seed=config.seed)
-    with atomic_dir(target, what="trained model") as tmp:
-        with quiet_loading():
-            model.save(str(tmp))
-        result = TrainResult.build(config, data, tmp, trained, sizes, dev_scores, test_scores)
-        _run.write_run(tmp, result.record)
-    _run.finish(work)
-    result = result.moved(target)
-    logger.info("saved the fine-tuned cross-encoder to %s%s", target, result.summary_suffix())
-    return result
+    return _run.save_result(run, trained, sizes, predict=predict, save=lambda folder: model.save(str(folder)),
+                            what="fine-tuned cross-encoder")
 
 
 def cross_encoder_scores(model: Any, s1: list[str], s2: list[str], *, batch_size: int = 32) -> np.ndarray:

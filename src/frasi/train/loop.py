@@ -28,23 +28,17 @@ import numpy as np
 
 from . import _run
 from .config import TrainConfig
-from .data import TrainingData, load_training_data
+from .data import TrainingData
 from .result import TrainResult
 
 logger = logging.getLogger(__name__)
 
 def train_architecture(config: TrainConfig, output: str | Path, *, resume: bool = False) -> TrainResult:
     """Train one of the seed's architectures (``config.architecture``); write it and ``frasi_run.json``."""
-    from frasi.errors import InputError
-
     from .config import HEAD_ARCHITECTURES
 
-    if config.architecture not in HEAD_ARCHITECTURES:
-        raise InputError(f"train_architecture trains {', '.join(HEAD_ARCHITECTURES)}; the config says "
-                         f"{config.architecture!r}; use frasi.train.train() to dispatch on it")
-    data = load_training_data(config)
-    target, work, resuming = _run.prepare_output(config, output, resume=resume)
-    _run.set_threads(config)
+    run = _run.start(config, output, resume=resume, function="train_architecture",
+                     architectures=HEAD_ARCHITECTURES, uses_trainer=False)
 
     import torch
 
@@ -60,23 +54,13 @@ def train_architecture(config: TrainConfig, output: str | Path, *, resume: bool 
     _run.freeze(model.transformer, config)
     sizes = {"parameters": sum(p.numel() for p in model.parameters()),
              "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad)}
-    trained = fit(model, data, config, work, resuming=resuming)
-
-    from frasi.io import atomic_dir
+    trained = fit(model, run.data, config, run.work, resuming=run.resuming)
 
     def predict(s1: list[str], s2: list[str]) -> np.ndarray:
         return model.predict(s1, s2, batch_size=max(config.batch_size, 32))
 
-    dev = _run.score_sets(predict, data.dev, seed=config.seed)
-    test = _run.score_sets(predict, data.test, seed=config.seed)
-    with atomic_dir(target, what="trained model") as tmp:
-        model.save(tmp)
-        result = TrainResult.build(config, data, tmp, trained, sizes, dev, test)
-        _run.write_run(tmp, result.record)
-    _run.finish(work)
-    result = result.moved(target)
-    logger.info("saved the %s model to %s%s", config.architecture, target, result.summary_suffix())
-    return result
+    return _run.save_result(run, trained, sizes, predict=predict, save=model.save,
+                            what=f"{config.architecture} model")
 
 
 # ---------------------------------------------------------------------------- the loop
