@@ -8,6 +8,7 @@
 Importing frasi is cheap: torch and sentence-transformers load with the first model.
 """
 
+from . import _lazy
 from .cache import EmbeddingCache, encode_cached
 from .compose import compose
 from .encoder import Encoder, TokenInfo
@@ -37,18 +38,7 @@ __version__ = "0.1.0"
 _LAZY = {"EmbeddingClassifier": "classify", "load_sentiment": "sentiment", "TrainConfig": "train"}
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = _lazy.lazy_attributes(__name__, _LAZY, globals())
 
 __all__ = [
     "DEFAULT_MODEL",

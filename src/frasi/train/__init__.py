@@ -20,6 +20,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from frasi import _lazy
+
 from .config import ARCHITECTURES, TrainConfig
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -59,15 +61,4 @@ def train(config: TrainConfig, output: str | Path, *, resume: bool = False) -> T
     return train_architecture(config, output, resume=resume)
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = _lazy.lazy_attributes(__name__, _LAZY, globals())
