@@ -238,3 +238,25 @@ def test_cli_train_and_errors(tiny_st_dir, sts_files, tmp_path, capsys):
     config.write_text(f'train_files = ["{sts_files["train"]}"]\nepochs = 0\n', encoding="utf-8")
     assert main(["train", "cross-encoder", "--config", str(config), "-o", str(tmp_path / "z")]) == 2
     assert "epochs must be > 0" in capsys.readouterr().err
+
+
+def test_cli_flags_reach_the_config(tiny_st_dir, sts_files, tmp_path, capsys):
+    """Every command maps its flags onto TrainConfig fields (--lr -> learning_rate, --dev -> dev_files, ...)."""
+    from frasi.cli import main
+
+    common = ["--model", str(tiny_st_dir), "--dev", str(sts_files["dev"]), "--test", str(sts_files["test"]),
+              "--max-steps", "1", "--batch-size", "4", "--lr", "3e-5", "--warmup", "0.2", "--threads", "1",
+              "--json", "--quiet"]
+    for command in (["train", "bi-encoder"], ["train", "cross-encoder"]):
+        folder = tmp_path / command[1]
+        assert main([*command, str(sts_files["train"]), "-o", str(folder), *common]) == 0
+        assert json.loads(capsys.readouterr().out)["training"]["global_step"] == 1
+        config = json.loads((folder / "frasi_run.json").read_text(encoding="utf-8"))["config"]
+        assert (config["architecture"], config["learning_rate"], config["warmup_ratio"]) == (command[1], 3e-5, 0.2)
+        assert config["dev_files"] == [str(sts_files["dev"])] and config["test_files"] == [str(sts_files["test"])]
+    report = tmp_path / "report"
+    assert main(["compare", str(sts_files["train"]), "-o", str(report), "--arch", "siamese", "--head-lr", "0.01",
+                 "--no-plots", *common]) == 0
+    assert [r["model"] for r in json.loads(capsys.readouterr().out)["rows"]] == ["siamese-seed42", "baseline"]
+    saved = json.loads((report / "report.json").read_text(encoding="utf-8"))["config"]
+    assert (saved["learning_rate"], saved["head_learning_rate"]) == (3e-5, 0.01)

@@ -92,13 +92,23 @@ def _show(result, as_json: bool, quiet: bool) -> None:
                   f"{result.path / 'frasi_run.json'}")
 
 
-def _train(architecture: str | None, *, output: Path, config_file: Path | None, resume: bool, as_json: bool,
-           quiet: bool, **options: Any) -> None:
+# CLI parameter name -> TrainConfig field, where they differ
+_CONFIG_FIELDS = {"dev": "dev_files", "test": "test_files", "lr": "learning_rate",
+                  "head_lr": "head_learning_rate", "warmup": "warmup_ratio", "patience": "early_stopping_patience"}
+_NOT_CONFIG = ("output", "config_file", "resume", "as_json", "quiet", "arch", "seeds", "no_baseline", "no_plots")
+
+
+def _config_options(params: dict[str, Any]) -> dict[str, Any]:
+    """A command's parameters as TrainConfig fields (the flags that are not config settings left out)."""
+    return {_CONFIG_FIELDS.get(name, name): value for name, value in params.items() if name not in _NOT_CONFIG}
+
+
+def _train(architecture: str | None, params: dict[str, Any]) -> None:
     from frasi.train import train
 
-    setup_logging(quiet)
-    config = build_config(config_file, architecture=architecture, **options)
-    _show(train(config, output, resume=resume), as_json, quiet)
+    setup_logging(params["quiet"])
+    config = build_config(params["config_file"], architecture=architecture, **_config_options(params))
+    _show(train(config, params["output"], resume=params["resume"]), params["as_json"], params["quiet"])
 
 
 @train_app.command("bi-encoder")
@@ -114,12 +124,7 @@ def train_bi_encoder(
     resume: Resume = False, as_json: Json = False, quiet: Quiet = False,
 ) -> None:
     """Fine-tune a bi-encoder (cosine of two embeddings) on scored pairs."""
-    _train("bi-encoder", output=output, config_file=config_file, resume=resume, as_json=as_json, quiet=quiet,
-           train_files=train_files, dev_files=dev, test_files=test, model=model, loss=loss, epochs=epochs,
-           max_steps=max_steps, batch_size=batch_size, learning_rate=lr, warmup_ratio=warmup, scheduler=scheduler,
-           max_seq_length=max_seq_length, freeze_embeddings=freeze_embeddings, freeze_layers=freeze_layers,
-           eval_steps=eval_steps, early_stopping_patience=patience, seed=seed, threads=threads,
-           max_train_pairs=max_train_pairs, prompt=prompt)
+    _train("bi-encoder", locals())
 
 
 @train_app.command("cross-encoder")
@@ -132,12 +137,7 @@ def train_cross_encoder(
     max_train_pairs: MaxPairs = None, resume: Resume = False, as_json: Json = False, quiet: Quiet = False,
 ) -> None:
     """Fine-tune a cross-encoder (the pair encoded jointly, one-logit head) on scored pairs."""
-    _train("cross-encoder", output=output, config_file=config_file, resume=resume, as_json=as_json, quiet=quiet,
-           train_files=train_files, dev_files=dev, test_files=test, model=model, loss=loss, epochs=epochs,
-           max_steps=max_steps, batch_size=batch_size, learning_rate=lr, warmup_ratio=warmup, scheduler=scheduler,
-           max_seq_length=max_seq_length, freeze_embeddings=freeze_embeddings, freeze_layers=freeze_layers,
-           eval_steps=eval_steps, early_stopping_patience=patience, seed=seed, threads=threads,
-           max_train_pairs=max_train_pairs)
+    _train("cross-encoder", locals())
 
 
 @train_app.command("architecture")
@@ -152,6 +152,7 @@ def train_architecture(
     resume: Resume = False, as_json: Json = False, quiet: Quiet = False,
 ) -> None:
     """Train one of the seed's architectures (regression, siamese, cross-attention) on scored pairs."""
+    params = dict(locals())
     from frasi.train.config import HEAD_ARCHITECTURES
 
     if arch is None and config_file is None:
@@ -159,12 +160,7 @@ def train_architecture(
     if arch is not None and arch not in HEAD_ARCHITECTURES:
         raise InputError(f"--arch must be one of {', '.join(HEAD_ARCHITECTURES)}; got {arch!r} (the bi-encoder and "
                          "cross-encoder have their own commands)")
-    _train(arch, output=output, config_file=config_file, resume=resume, as_json=as_json, quiet=quiet,
-           train_files=train_files, dev_files=dev, test_files=test, model=model, epochs=epochs, max_steps=max_steps,
-           batch_size=batch_size, learning_rate=lr, head_learning_rate=head_lr, warmup_ratio=warmup,
-           scheduler=scheduler, max_seq_length=max_seq_length, freeze_embeddings=freeze_embeddings,
-           freeze_layers=freeze_layers, eval_steps=eval_steps, early_stopping_patience=patience, seed=seed,
-           threads=threads, max_train_pairs=max_train_pairs)
+    _train(arch, params)
 
 
 @app.command("compare")
@@ -184,15 +180,12 @@ def compare(
     resume: Resume = False, as_json: Json = False, quiet: Quiet = False,
 ) -> None:
     """Train and score several architectures on the same split and seeds; write a report (md, csv, json, png)."""
+    params = dict(locals())
     from frasi.train import ARCHITECTURES
     from frasi.train.compare import compare as run_compare
 
     setup_logging(quiet)
-    config = build_config(config_file, train_files=train_files, dev_files=dev, test_files=test, model=model,
-                          epochs=epochs, max_steps=max_steps, batch_size=batch_size, learning_rate=lr,
-                          head_learning_rate=head_lr, warmup_ratio=warmup, max_seq_length=max_seq_length,
-                          freeze_embeddings=freeze_embeddings, freeze_layers=freeze_layers, eval_steps=eval_steps,
-                          early_stopping_patience=patience, threads=threads, max_train_pairs=max_train_pairs)
+    config = build_config(config_file, **_config_options(params))
     result = run_compare(config, output, architectures=arch or list(ARCHITECTURES), seeds=seeds or None,
                          baseline=not no_baseline, resume=resume, plots=not no_plots)
     if as_json:
