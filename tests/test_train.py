@@ -49,7 +49,7 @@ def _restore_threads():
     torch.set_num_threads(threads)
 
 
-def _config(model: Path, files: dict[str, Path], **changes) -> TrainConfig:
+def _config(model: Path | str, files: dict[str, Path], **changes) -> TrainConfig:
     values: dict = {"model": str(model), "train_files": [str(files["train"])], "dev_files": [str(files["dev"])],
                     "test_files": [str(files["test"])], "epochs": 6, "batch_size": 16, "learning_rate": 1e-3,
                     "eval_steps": 2, "threads": 1, "max_seq_length": 32, "warmup_ratio": 0.0}
@@ -260,3 +260,32 @@ def test_cli_flags_reach_the_config(tiny_st_dir, sts_files, tmp_path, capsys):
     assert [r["model"] for r in json.loads(capsys.readouterr().out)["rows"]] == ["siamese-seed42", "baseline"]
     saved = json.loads((report / "report.json").read_text(encoding="utf-8"))["config"]
     assert (saved["learning_rate"], saved["head_learning_rate"]) == (3e-5, 0.01)
+
+
+# ---------------------------------------------------------------- real models
+
+
+@pytest.mark.real
+@pytest.mark.parametrize("architecture", ["bi-encoder", "cross-encoder", "regression", "siamese", "cross-attention"])
+def test_every_architecture_trains_on_a_real_model(architecture, sts_files, tmp_path):
+    """all-MiniLM-L6-v2, as users start from it: a few steps, then the saved model reloads and scores the same."""
+    config = _config("all-MiniLM-L6-v2", sts_files, architecture=architecture, epochs=1,
+                     max_steps=2, batch_size=6, learning_rate=2e-5, freeze_layers=4, threads=2)
+    result = train(config, tmp_path / architecture)
+    test = result.record["metrics"]["test"][0]
+    assert result.record["training"]["global_step"] == 2 and np.isfinite(test["spearman"])
+    again = load_scorer(tmp_path / architecture).predict([p[0] for p in PAIRS[4:]], [p[1] for p in PAIRS[4:]])
+    np.testing.assert_allclose(again, test["predicted"], atol=1e-5)
+
+
+@pytest.mark.real
+def test_default_model_fine_tunes_as_a_bi_encoder(e5_dir, sts_files, tmp_path):
+    """The packaged multilingual-e5-small (converted folder) as the starting model, prompt included."""
+    config = _config(e5_dir, sts_files, epochs=1, max_steps=1, batch_size=12, learning_rate=2e-5, freeze_layers=10,
+                     threads=2)
+    result = train(config, tmp_path / "e5")
+    assert result.record["config"]["model"] == str(e5_dir)
+    reloaded = load_scorer(tmp_path / "e5")
+    np.testing.assert_allclose(reloaded.predict([p[0] for p in PAIRS[4:]], [p[1] for p in PAIRS[4:]]),
+                               result.record["metrics"]["test"][0]["predicted"], atol=1e-5)
+    assert reloaded.predict(["hola mundo"], ["ciao mondo"])[0] > reloaded.predict(["hola mundo"], ["la casa"])[0]
