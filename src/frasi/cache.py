@@ -70,7 +70,7 @@ EVICT_TO = 0.9  # after eviction, the stored vectors take at most this fraction 
 _CHUNK = 500  # keys per SELECT ... IN (...), rows per write transaction
 _PAGE_SIZE = 16384  # a 384-d float32 row is ~1.6 KB: 4 KB pages would hold only two
 _LIBRARIES = ("torch", "transformers", "sentence-transformers", "tokenizers", "onnxruntime", "openvino")
-# Encode options that do not change the float32 vectors, or that encode_cached applies itself.
+# Encode options that do not change the float32 vectors, or that encode applies after the cache lookup.
 _NOT_IN_NAMESPACE = ("texts", "batch_size", "show_progress", "prompt_name", "prompt", "precision", "calibration",
                      "cache")
 _HF_BLOB = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
