@@ -84,7 +84,7 @@ def frasi_callbacks(config: TrainConfig, *, evaluate: bool) -> list[Any]:
             logs = logs or {}
             if "loss" in logs:
                 self.loss = float(logs["loss"])
-            scores = {k.removeprefix("eval_"): v for k, v in logs.items()
+            scores = {k.removeprefix("eval_").removeprefix("dev_"): v for k, v in logs.items()
                       if k.startswith("eval_") and ("spearman" in k or "pearson" in k)}
             if scores:
                 shown = ", ".join(f"{k} {100 * v:.2f}" for k, v in scores.items())
