@@ -74,6 +74,22 @@ def test_load_corrupt_folder(tmp_path):
         Encoder.load(tmp_path)
 
 
+def test_load_refuses_weights_that_lack_tensors(tiny_encoder_dir, tmp_path):
+    """A checkpoint missing a layer's tensors would load with random weights: refused instead."""
+    import shutil
+
+    from safetensors.numpy import load_file, save_file
+
+    folder = tmp_path / "partial"
+    shutil.copytree(tiny_encoder_dir, folder)
+    tensors = load_file(str(folder / "model.safetensors"))
+    kept = {name: value for name, value in tensors.items() if ".layer.0." not in name}
+    assert len(kept) < len(tensors)
+    save_file(kept, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    with pytest.raises(ModelLoadError, match="lack tensors the model needs"):
+        Encoder.load(folder)
+
+
 # ---------------------------------------------------------------- encoding
 
 
