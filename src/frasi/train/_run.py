@@ -67,6 +67,8 @@ def start(config: TrainConfig, output: str | Path, *, resume: bool, function: st
     if uses_trainer:
         require_training(f"training a {config.architecture}")
     data = load_training_data(config)
+    logger.info("training data: %d pairs from %d file(s); %d dev and %d test file(s)", len(data.train),
+                len(config.train_files), len(data.dev), len(data.test))
     target, work, resuming = prepare_output(config, output, resume=resume)
     set_threads(config)
     return Run(config, data, target, work, resuming)

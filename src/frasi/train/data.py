@@ -70,8 +70,8 @@ def load_training_data(config: TrainConfig) -> TrainingData:
     train = Pairs(s1, s2, targets, [p.summaries[0] for p in parts])
     dev = [read_sts(path) for path in config.dev_files]
     test = [read_sts(path) for path in config.test_files]
-    logger.info("training data: %d pairs from %d file(s); %d dev and %d test file(s)", len(train),
-                len(parts), len(dev), len(test))
+    logger.debug("read %d training pairs from %d file(s); %d dev and %d test file(s)", len(train), len(parts),
+                 len(dev), len(test))
     return TrainingData(train, dev, test)
 
 
