@@ -54,7 +54,7 @@ from typing import TYPE_CHECKING, Any, Self
 import numpy as np
 
 from .errors import InputError, OutputError
-from .io import file_lock
+from .io import file_lock, sha256_file
 from .sources import cache_dir
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -259,8 +259,7 @@ def _file_digest(file: Path, cache: EmbeddingCache | None) -> str:
     found = _FILE_DIGESTS.get(memo) or (cache._file_hash(*memo) if cache is not None else None)
     if found is None:
         start = time.perf_counter()
-        with open(real, "rb") as fh:
-            found = hashlib.file_digest(fh, "sha256").hexdigest()
+        found = sha256_file(real)
         logger.debug("hashed %s (%d bytes) in %.2f s", real, stat.st_size, time.perf_counter() - start)
         if cache is not None:
             cache._remember_file_hash(*memo, found)

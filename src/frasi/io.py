@@ -329,6 +329,14 @@ def atomic_dir(path: StrPath, *, what: str = "output") -> Iterator[Path]:
     logger.debug("wrote folder %s", target)
 
 
+def sha256_file(path: StrPath) -> str:
+    """The SHA-256 of a file's bytes, as hex (read in blocks, never whole into memory)."""
+    import hashlib
+
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
 @contextmanager
 def file_lock(path: StrPath) -> Iterator[None]:
     """Hold an exclusive advisory lock on ``path`` (created with its folder if missing), so

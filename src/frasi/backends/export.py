@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import FrasiError, ModelLoadError, OutputError
+from ..io import sha256_file
 from ..sources import ResolvedModel, cache_dir
 from . import BACKENDS, BackendSpec
 
@@ -140,14 +141,6 @@ def source_files(path: Path) -> list[Path]:
             continue
         files.append(file)
     return files
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def fingerprint(path: Path) -> dict[str, dict[str, Any]]:
