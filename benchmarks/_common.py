@@ -28,6 +28,43 @@ STSB_MULTI_MT_LANGS = ("de", "en", "es", "fr", "it", "ja", "nl", "pl", "pt", "ru
 # ---------------------------------------------------------------- data readers
 
 
+def add_training_arguments(parser: Any, *, langs: list[str], model: str, batch_size: int, lr: float,
+                           max_seq_length: int) -> None:
+    """The training settings of the training benchmarks (``training_config`` reads them); the
+    defaults that differ between scripts are arguments."""
+    parser.add_argument("--langs", nargs="+", default=langs)
+    parser.add_argument("--model", default=model)
+    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    parser.add_argument("--epochs", type=float, default=1.0)
+    parser.add_argument("--max-steps", type=int, default=None)
+    parser.add_argument("--batch-size", type=int, default=batch_size)
+    parser.add_argument("--lr", type=float, default=lr)
+    parser.add_argument("--head-lr", type=float, default=1e-3)
+    parser.add_argument("--max-seq-length", type=int, default=max_seq_length)
+    parser.add_argument("--freeze-layers", type=int, default=0)
+    parser.add_argument("--train-embeddings", action="store_true", help="do not freeze the word embeddings")
+    parser.add_argument("--eval-steps", type=int, default=None)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--max-train-pairs", type=int, default=None)
+
+
+def training_config(args: Any, **fields: Any) -> Any:
+    """A ``frasi.train.TrainConfig`` on the stsb_multi_mt train / dev / test files of ``args.langs``
+    with the settings of :func:`add_training_arguments`; ``fields`` adds the rest (architecture, seed)."""
+    from frasi.train import TrainConfig
+
+    multi = Path(args.data_dir) / "stsb_multi_mt"
+    files = {f"{split}_files": [str(multi / f"stsb-{lang}-{split}.csv") for lang in args.langs]
+             for split in ("train", "dev", "test")}
+    return TrainConfig(
+        **files, model=args.model, epochs=args.epochs, max_steps=args.max_steps, batch_size=args.batch_size,
+        learning_rate=args.lr, head_learning_rate=args.head_lr, max_seq_length=args.max_seq_length,
+        freeze_embeddings=not args.train_embeddings, freeze_layers=args.freeze_layers, eval_steps=args.eval_steps,
+        threads=args.threads, max_train_pairs=args.max_train_pairs, **fields,
+    )
+
+
+
 def read_stsb_multi_mt(data_dir: Path, lang: str, split: str = "test") -> list[tuple[str, str, float]]:
     """``stsb_multi_mt/stsb-{lang}-{split}.csv``: comma CSV, no header, CRLF; (s1, s2, score 0-5)."""
     path = Path(data_dir) / "stsb_multi_mt" / f"stsb-{lang}-{split}.csv"

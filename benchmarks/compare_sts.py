@@ -34,20 +34,9 @@ SPEARMAN_TARGETS = {"cross-encoder": 88.0, "bi-encoder": 86.0}  # x100, STSb-en 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--arch", nargs="+", default=["regression", "siamese", "cross-attention", "cross-encoder"])
-    parser.add_argument("--langs", nargs="+", default=["en"])
-    parser.add_argument("--model", default="all-MiniLM-L6-v2")
-    parser.add_argument("--data-dir", type=Path, default=C.DEFAULT_DATA_DIR)
+    C.add_training_arguments(parser, langs=["en"], model="all-MiniLM-L6-v2", batch_size=16, lr=2e-5,
+                             max_seq_length=128)
     parser.add_argument("--seeds", type=int, nargs="+", default=[42])
-    parser.add_argument("--epochs", type=float, default=1.0)
-    parser.add_argument("--max-steps", type=int, default=None)
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--lr", type=float, default=2e-5)
-    parser.add_argument("--head-lr", type=float, default=1e-3)
-    parser.add_argument("--max-seq-length", type=int, default=128)
-    parser.add_argument("--freeze-layers", type=int, default=0)
-    parser.add_argument("--train-embeddings", action="store_true", help="do not freeze the word embeddings")
-    parser.add_argument("--eval-steps", type=int, default=None)
-    parser.add_argument("--max-train-pairs", type=int, default=None)
     parser.add_argument("--report-dir", type=Path, default=None)
     parser.add_argument("--output", type=Path, default=None)
     parser.add_argument("--copy-plots", action="store_true")
@@ -56,19 +45,10 @@ def main(argv: list[str] | None = None) -> int:
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("frasi").setLevel(logging.INFO)
-    from frasi.train import TrainConfig, compare
+    from frasi.train import compare
 
     tag = f"{args.model}-{'-'.join(args.langs)}"
-    multi = args.data_dir / "stsb_multi_mt"
-    config = TrainConfig(
-        train_files=[str(multi / f"stsb-{lang}-train.csv") for lang in args.langs],
-        dev_files=[str(multi / f"stsb-{lang}-dev.csv") for lang in args.langs],
-        test_files=[str(multi / f"stsb-{lang}-test.csv") for lang in args.langs],
-        model=args.model, epochs=args.epochs, max_steps=args.max_steps, batch_size=args.batch_size, learning_rate=args.lr,
-        head_learning_rate=args.head_lr, max_seq_length=args.max_seq_length, freeze_embeddings=not args.train_embeddings,
-        freeze_layers=args.freeze_layers,
-        eval_steps=args.eval_steps, max_train_pairs=args.max_train_pairs, seed=args.seeds[0],
-    )
+    config = C.training_config(args, seed=args.seeds[0])
     report_dir = args.report_dir or Path("/tmp/frasi-bench") / f"compare-{tag}"
     report_dir.parent.mkdir(parents=True, exist_ok=True)
     started, load_start, wall = C.now_utc(), C.load_average(), time.perf_counter()

@@ -42,20 +42,9 @@ PEARSON_TARGETS = {"regression": 80.0, "siamese": 80.0, "cross-attention": 80.0}
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--arch", default="bi-encoder")
-    parser.add_argument("--langs", nargs="+", default=["es", "it", "en"])
-    parser.add_argument("--model", default="multilingual-e5-small")
-    parser.add_argument("--data-dir", type=Path, default=C.DEFAULT_DATA_DIR)
-    parser.add_argument("--epochs", type=float, default=1.0)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=5e-5)
-    parser.add_argument("--head-lr", type=float, default=1e-3)
-    parser.add_argument("--max-seq-length", type=int, default=64)
-    parser.add_argument("--freeze-layers", type=int, default=0)
-    parser.add_argument("--train-embeddings", action="store_true", help="do not freeze the word embeddings")
-    parser.add_argument("--eval-steps", type=int, default=None)
-    parser.add_argument("--threads", type=int, default=None)
+    C.add_training_arguments(parser, langs=["es", "it", "en"], model="multilingual-e5-small", batch_size=32, lr=5e-5,
+                             max_seq_length=64)
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--max-train-pairs", type=int, default=None)
     parser.add_argument("--model-dir", type=Path, default=None)
     parser.add_argument("--output", type=Path, default=None)
     parser.add_argument("--resume", action="store_true")
@@ -63,19 +52,10 @@ def main(argv: list[str] | None = None) -> int:
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("frasi").setLevel(logging.INFO)
-    from frasi.train import TrainConfig, train
+    from frasi.train import train
 
     tag = f"{args.arch}-{'-'.join(args.langs)}"
-    multi = args.data_dir / "stsb_multi_mt"
-    config = TrainConfig(
-        train_files=[str(multi / f"stsb-{lang}-train.csv") for lang in args.langs],
-        dev_files=[str(multi / f"stsb-{lang}-dev.csv") for lang in args.langs],
-        test_files=[str(multi / f"stsb-{lang}-test.csv") for lang in args.langs],
-        model=args.model, architecture=args.arch, epochs=args.epochs, batch_size=args.batch_size,
-        learning_rate=args.lr, head_learning_rate=args.head_lr, max_seq_length=args.max_seq_length,
-        freeze_embeddings=not args.train_embeddings, freeze_layers=args.freeze_layers, eval_steps=args.eval_steps,
-        threads=args.threads, seed=args.seed, max_train_pairs=args.max_train_pairs,
-    )
+    config = C.training_config(args, architecture=args.arch, seed=args.seed)
     model_dir = args.model_dir or Path("/tmp/frasi-bench") / tag
     model_dir.parent.mkdir(parents=True, exist_ok=True)
     started = C.now_utc()
