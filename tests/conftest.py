@@ -23,6 +23,13 @@ PIECES = ["##s", "##a", "##o", "##e", "##i", "##n", "##r", "##t", "##l", "##to",
           "##mente", "##ción", "##zione", "##ing", "##ed"]
 CHARACTERS = list("abcdefghijklmnopqrstuvwxyz") + list(",.?!¿¡:")
 TINY_MAX_LENGTH = 64
+MIXED_TEXTS = [  # es / en / it, one word to a dozen, all within the tiny vocabulary
+    "hola mundo",
+    "the cat sleeps on the sofa and the dog sleeps in the house",
+    "ciao",
+    "il gatto dorme sul divano, il cane dorme in casa",
+    "buenos días, ¿qué tal?",
+]
 
 
 def tiny_vocab() -> dict[str, int]:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import MIXED_TEXTS as TEXTS
 
 import frasi
 from frasi import Encoder, compose
@@ -24,13 +25,6 @@ from frasi.backends.runtime import token_batches
 from frasi.errors import InputError, MissingExtraError, ModelLoadError
 
 RUNTIMES = ["onnx", "onnx-int8", "openvino"]
-TEXTS = [
-    "hola mundo",
-    "the cat sleeps on the sofa and the dog sleeps in the house",
-    "ciao",
-    "il gatto dorme sul divano, il cane dorme in casa",
-    "buenos días, ¿qué tal?",
-]
 LONG = " ".join(["hola mundo el gato la casa il cane the dog"] * 20)  # ~180 tokens: over 64
 
 

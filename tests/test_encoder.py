@@ -7,17 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import MIXED_TEXTS as TEXTS
 
 from frasi import Encoder, TokenInfo, compose
 from frasi.errors import InputError, ModelLoadError, OutputError
 
-TEXTS = [
-    "hola mundo",
-    "the cat sleeps on the sofa and the dog sleeps in the house",
-    "ciao",
-    "il gatto dorme sul divano, il cane dorme in casa",
-    "buenos días, ¿qué tal?",
-]
 # Whole-word tokens only, so a window re-tokenizes to exactly its slice of the text's ids.
 WORDS = "hola mundo ciao mondo hello world el gato perro la casa il cane the cat dog house".split()
 

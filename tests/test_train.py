@@ -175,6 +175,24 @@ def test_cross_encoder_trains_resumes_and_reloads(tiny_encoder_dir, sts_files, t
     _same_weights(tmp_path / "full", tmp_path / "resumed")
 
 
+def test_cross_encoder_head_learns_at_the_head_rate(tiny_encoder_dir, sts_files, tmp_path):
+    from safetensors.numpy import load_file
+
+    from frasi.train.cross_encoder import load_new_cross_encoder
+
+    config = _config(tiny_encoder_dir, sts_files, architecture="cross-encoder", learning_rate=1e-12,
+                     head_learning_rate=1e-2, epochs=1, eval_steps=None, dev_files=[])
+    initial = {k: v.detach().numpy().copy() for k, v in load_new_cross_encoder(config)[0].auto_model.state_dict().items()}
+    train(config, tmp_path / "ce")
+    after = load_file(str(tmp_path / "ce" / "model.safetensors"))
+    moved = {k: float(np.abs(after[k] - initial[k]).max()) for k in after}
+    head = [k for k in moved if k.startswith("classifier.")]
+    assert head and len(head) < len(moved)
+    assert all(moved[k] < 1e-6 for k in moved if k not in head)  # the encoder, at lr 1e-12
+    assert all(moved[k] > 1e-3 for k in head if k.endswith("weight"))  # the new head, at 1e-2
+    assert config.head_learning_rate == 1e-2
+
+
 @pytest.mark.parametrize("architecture", ["regression", "siamese", "cross-attention"])
 def test_seed_architectures_train_and_reload(tiny_st_dir, sts_files, tmp_path, architecture):
     config = _config(tiny_st_dir, sts_files, architecture=architecture, epochs=4)

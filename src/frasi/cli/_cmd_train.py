@@ -131,10 +131,11 @@ def train_bi_encoder(
 def train_cross_encoder(
     train_files: TrainFiles = None, output: Output = ..., config_file: ConfigFile = None, dev: Dev = None,
     test: Test = None, model: ModelOpt = None, loss: Loss = None, epochs: Epochs = None, max_steps: MaxSteps = None,
-    batch_size: Batch = None, lr: LR = None, warmup: Warmup = None, scheduler: Scheduler = None,
-    max_seq_length: MaxLen = None, freeze_embeddings: FreezeEmb = None, freeze_layers: FreezeLayers = None,
-    eval_steps: EvalSteps = None, patience: Patience = None, seed: Seed = None, threads: Threads = None,
-    max_train_pairs: MaxPairs = None, resume: Resume = False, as_json: Json = False, quiet: Quiet = False,
+    batch_size: Batch = None, lr: LR = None, head_lr: HeadLR = None, warmup: Warmup = None,
+    scheduler: Scheduler = None, max_seq_length: MaxLen = None, freeze_embeddings: FreezeEmb = None,
+    freeze_layers: FreezeLayers = None, eval_steps: EvalSteps = None, patience: Patience = None, seed: Seed = None,
+    threads: Threads = None, max_train_pairs: MaxPairs = None, resume: Resume = False, as_json: Json = False,
+    quiet: Quiet = False,
 ) -> None:
     """Fine-tune a cross-encoder (the pair encoded jointly, one-logit head) on scored pairs."""
     _train("cross-encoder", locals())

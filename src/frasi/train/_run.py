@@ -15,7 +15,7 @@ import logging
 import re
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -162,6 +162,22 @@ def freeze(module: Any, config: TrainConfig) -> dict[str, int]:
     if config.freeze_embeddings or config.freeze_layers:
         logger.info("training %d of %d parameters (%.0f%%)", trainable, total, 100 * trainable / max(total, 1))
     return {"parameters": total, "trainable_parameters": trainable}
+
+
+def adamw(named_parameters: Iterable[tuple[str, Any]], config: TrainConfig, *,
+          is_head: Callable[[str], bool]) -> Any:
+    """AdamW over the trainable parameters: a new head (``is_head(name)``) at ``head_learning_rate``,
+    the pretrained encoder at ``learning_rate``; no weight decay on biases and norm weights."""
+    import torch
+
+    groups: dict[tuple[bool, bool], list] = {}
+    for name, param in named_parameters:
+        if param.requires_grad:
+            groups.setdefault((is_head(name), param.ndim >= 2), []).append(param)
+    return torch.optim.AdamW([
+        {"params": params, "lr": config.head_learning_rate if head else config.learning_rate,
+         "weight_decay": config.weight_decay if decay else 0.0}
+        for (head, decay), params in sorted(groups.items())])
 
 
 def log_every(config: TrainConfig) -> int:

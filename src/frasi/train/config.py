@@ -59,7 +59,7 @@ class TrainConfig:
     max_steps: int | None = None  # stop after this many optimizer steps (overrides epochs)
     batch_size: int = 16
     learning_rate: float = 2e-5
-    head_learning_rate: float = 1e-3  # the new heads (regression / siamese / cross-attention)
+    head_learning_rate: float = 1e-3  # the new heads (cross-encoder / regression / siamese / cross-attention)
     warmup_ratio: float = 0.1
     scheduler: str = "linear"
     weight_decay: float = 0.01

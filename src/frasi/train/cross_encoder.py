@@ -83,8 +83,11 @@ def train_cross_encoder(config: TrainConfig, output: str | Path, *, resume: bool
             else losses.BinaryCrossEntropyLoss(model))
     args = _st_trainer.training_arguments(CrossEncoderTrainingArguments, config, run.work,
                                           metric=DEV_METRIC if evaluator else None)
+    encoder = {id(p) for p in model[0].auto_model.base_model.parameters()}
+    head = {name for name, p in model.named_parameters() if id(p) not in encoder}
+    optimizer = _run.adamw(model.named_parameters(), config, is_head=head.__contains__)
     trained = _st_trainer.fit(CrossEncoderTrainer, run, evaluator=evaluator, model=model, args=args,
-                              train_dataset=dataset, loss=loss)
+                              train_dataset=dataset, loss=loss, optimizers=(optimizer, None))
 
     def predict(s1: list[str], s2: list[str]) -> np.ndarray:
         return cross_encoder_scores(model, s1, s2, batch_size=max(config.batch_size, 32))

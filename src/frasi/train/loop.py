@@ -95,17 +95,7 @@ def _load_weights(model: Any, folder: Path) -> None:
 
 
 def _optimizer(model: Any, config: TrainConfig) -> Any:
-    import torch
-
-    groups: dict[tuple[bool, bool], list] = {}
-    for name, p in _trainable(model).items():
-        head = name.startswith("head.")
-        decay = p.ndim >= 2  # no weight decay on biases and norm weights
-        groups.setdefault((head, decay), []).append(p)
-    return torch.optim.AdamW([
-        {"params": params, "lr": config.head_learning_rate if head else config.learning_rate,
-         "weight_decay": config.weight_decay if decay else 0.0}
-        for (head, decay), params in sorted(groups.items())])
+    return _run.adamw(_trainable(model).items(), config, is_head=lambda name: name.startswith("head."))
 
 
 def _dev_scores(model: Any, dev: tuple[list[str], list[str], list[float]], batch_size: int) -> dict[str, float]:
