@@ -12,7 +12,7 @@ after training. Nothing is tuned on test.
     # all 17,247 pairs (539 steps, about 1 h of steps on quiet cores)
     PYTHONPATH=src python benchmarks/train_sts.py --arch bi-encoder --langs es it en --freeze-layers 4
     # the cross-encoder (STSb-en), as measured: from the bi-encoder above, 4 epochs, ~78 min
-    PYTHONPATH=src python benchmarks/train_sts.py --arch cross-encoder --langs en --model /tmp/frasi-bench/bi-es-it-en \
+    PYTHONPATH=src python benchmarks/train_sts.py --arch cross-encoder --langs en --model /tmp/frasi-bench/bi-encoder-es-it-en \
         --lr 5e-5 --head-lr 1e-3 --batch-size 16 --max-seq-length 128 --epochs 4 --eval-steps 360
     # one of the seed's architectures
     PYTHONPATH=src python benchmarks/train_sts.py --arch siamese --langs en
