@@ -64,7 +64,6 @@ def training_config(args: Any, **fields: Any) -> Any:
     )
 
 
-
 def read_stsb_multi_mt(data_dir: Path, lang: str, split: str = "test") -> list[tuple[str, str, float]]:
     """``stsb_multi_mt/stsb-{lang}-{split}.csv``: comma CSV, no header, CRLF; (s1, s2, score 0-5)."""
     path = Path(data_dir) / "stsb_multi_mt" / f"stsb-{lang}-{split}.csv"
