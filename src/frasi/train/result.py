@@ -43,9 +43,16 @@ class TrainResult:
         return f"TrainResult(path={str(self.path)!r}, architecture={self.architecture!r}{self.summary_suffix()})"
 
     def summary_suffix(self) -> str:
-        parts = [f"{name} spearman {r['spearman']:.2f}" for name, sets in (("dev", self.dev), ("test", self.test))
-                 for r in sets[:1] if r["spearman"] is not None]
-        return "; " + ", ".join(parts) if parts else ""
+        """``"; dev spearman 84.26"``, or one score per file (``"dev spearman es 81.18, en 82.66"``) when several."""
+        parts = []
+        for name, sets in (("dev", self.dev), ("test", self.test)):
+            scored = [r for r in sets if r["spearman"] is not None]
+            if len(scored) == 1:
+                parts.append(f"{name} spearman {scored[0]['spearman']:.2f}")
+            elif scored:
+                parts.append(f"{name} spearman " + ", ".join(f"{Path(r['source']).stem} {r['spearman']:.2f}"
+                                                             for r in scored))
+        return "; " + "; ".join(parts) if parts else ""
 
     @classmethod
     def build(cls, config: TrainConfig, data: Any, folder: Path, trained: dict[str, Any], sizes: dict[str, int],
