@@ -46,11 +46,11 @@ from pathlib import Path
 from typing import Any
 
 import _common as C
+import numpy as np
 
 from frasi.errors import FrasiError
 
 logger = logging.getLogger("speed")
-import numpy as np
 
 MODELS = ("multilingual-e5-small", "all-MiniLM-L6-v2")
 BACKENDS = ("onnx", "onnx-int8", "openvino")
