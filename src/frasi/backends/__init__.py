@@ -3,8 +3,10 @@
     torch          sentence-transformers on PyTorch, float32: the reference
     onnx           ONNX Runtime, float32, fused graph (attention, LayerNorm, GELU);
                    same embeddings as torch (max abs diff < 1e-4)
-    onnx-int8      ONNX Runtime, dynamic int8 quantization of the encoder's matmuls
-                   (weights per channel, activations per batch); approximate
+    onnx-int8      ONNX Runtime, dynamic int8 quantization (weights per channel,
+                   activations per batch) of the middle layers' attention-output and
+                   FFN-up matmuls, int8 embedding tables; approximate, and smaller
+                   in memory and on disk than onnx
     openvino       OpenVINO, float32; same embeddings as torch
 
 A runtime backend (all but ``torch``) runs a graph exported once from the loaded model,
@@ -62,7 +64,7 @@ BACKENDS: dict[str, BackendSpec] = {
         BackendSpec("onnx", "onnxruntime", "fp32", "onnxruntime", "onnx", True,
                     "ONNX Runtime, float32, fused graph"),
         BackendSpec("onnx-int8", "onnxruntime", "int8", "onnxruntime", "onnx", False,
-                    "ONNX Runtime, dynamic int8 matmuls"),
+                    "ONNX Runtime, int8 middle-layer matmuls and embedding tables"),
         BackendSpec("openvino", "openvino", "fp32", "openvino", "openvino", True,
                     "OpenVINO, float32"),
     )

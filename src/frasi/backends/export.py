@@ -5,9 +5,12 @@ the whole stack (Transformer -> Pooling -> [Dense] -> [Normalize]) to ONNX, and 
 backend:
 
 * ``onnx``: fuses attention, LayerNorm and GELU with ONNX Runtime's transformer optimizer;
-* ``onnx-int8``: quantizes the ``onnx`` graph's matmuls to int8 (dynamic, weights per
-  channel); the matmuls that read a GELU/ReLU output stay float32, they lose the most;
-  the embedding tables are stored in int8 too (e5's 250k-token table: 384 MB -> 96 MB);
+* ``onnx-int8``: quantizes part of the ``onnx`` graph's weight matmuls to int8 (dynamic,
+  weights per channel) and stores the embedding tables in int8 (e5's 250k-token table:
+  384 MB -> 96 MB). What stays float32 was measured to lose the most (STSb and cosine to
+  torch, ``benchmarks/results/int8_recipe.json``): attention (the fused QKV op), the
+  matmuls that read a GELU/ReLU output, and every matmul of the first and the last layer.
+  So int8 takes the middle layers' attention-output and FFN-up matmuls;
 * ``openvino``: converts the plain ONNX graph to OpenVINO IR, float32 weights.
 
 Every export is checked against torch on a few probe texts before it is kept: an exact
@@ -35,6 +38,7 @@ import importlib.metadata
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 import warnings
@@ -54,7 +58,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 logger = logging.getLogger(__name__)
 
-EXPORT_FORMAT = 1  # bump when the export recipe changes: older exports become stale
+EXPORT_FORMAT = 2  # bump when the export recipe changes: older exports become stale
 OPSET = 17
 MANIFEST = "manifest.json"
 MODEL_FILES = {"onnxruntime": ("model.onnx",), "openvino": ("model.xml", "model.bin")}
@@ -68,6 +72,7 @@ PROBE_TEXTS = (
     "a",
 )
 _ACTIVATIONS = ("Gelu", "BiasGelu", "FastGelu", "QuickGelu", "Relu")
+_LAYER = re.compile(r"(?:^|[/._])(?:layer|layers|block|blocks)[/._](\d+)(?:[/._]|$)")  # encoder/layer.3/...
 _SKIPPED_SOURCE_FILES = ("README.md", ".gitattributes")
 
 
@@ -362,21 +367,46 @@ def _fuse(raw: Path, out: Path, st: SentenceTransformer) -> bool:
         return False
 
 
+def int8_plan(graph: Any) -> tuple[list[str], list[str]]:
+    """Split the weight matmuls of an ONNX graph into (quantized to int8, kept float32).
+
+    Kept float32: a matmul that reads a GELU/ReLU output (the FFN down-projection) and
+    every matmul of the first and the last layer (layer index from the node name,
+    e.g. ``encoder/layer.11/...``). Fused ``Attention`` ops are never quantized, and a
+    matmul of two activations (unfused attention scores) is not a weight matmul.
+    """
+    weights = {init.name for init in graph.initializer}
+    producer = {output: node.op_type for node in graph.node for output in node.output}
+    matmuls = [n for n in graph.node if n.op_type == "MatMul" and len(n.input) == 2 and n.input[1] in weights]
+    layers = {n.name: int(m.group(1)) for n in matmuls if (m := _LAYER.search(n.name))}
+    edges = {min(layers.values()), max(layers.values())} if layers else set()
+    quantized, kept = [], []
+    for node in matmuls:
+        keep = producer.get(node.input[0]) in _ACTIVATIONS or layers.get(node.name) in edges
+        (kept if keep else quantized).append(node.name)
+    return quantized, kept
+
+
 def _quantize_from(base: Artefact, out: Path) -> dict[str, Any]:
     """Quantize the fp32 ONNX export ``base`` into ``out``; return the details for the manifest."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     graph = onnx.load(str(base.model_file), load_external_data=False).graph
-    producer = {output: node.op_type for node in graph.node for output in node.output}
-    keep = [n.name for n in graph.node if n.op_type == "MatMul" and producer.get(n.input[0]) in _ACTIVATIONS]
-    op_types = ["MatMul", "Attention", "EmbedLayerNormalization"]  # the last: int8 embedding tables, 4x smaller
-    options = {"per_channel": True, "weight_type": "QInt8", "op_types": op_types, "float32_nodes": len(keep)}
-    with warnings.catch_warnings(), _quiet_onnxruntime():
-        warnings.simplefilter("ignore")
-        quantize_dynamic(str(base.model_file), str(out / "model.onnx"), per_channel=True,
-                         weight_type=QuantType.QInt8, op_types_to_quantize=op_types,
-                         nodes_to_exclude=keep, extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+    quantized, kept = int8_plan(graph)
+    tables = [n.name for n in graph.node if n.op_type == "EmbedLayerNormalization"]  # fused word/position tables
+    options = {"per_channel": True, "weight_type": "QInt8", "int8_matmuls": len(quantized),
+               "float32_matmuls": len(kept), "int8_embedding_tables": len(tables)}
+    if not quantized + tables:  # quantize_dynamic reads an empty node list as "every node"
+        logger.info("nothing to quantize in %s (%d matmuls, all kept float32)", base.model_file, len(kept))
+        shutil.copy2(base.model_file, out / "model.onnx")
+    else:
+        with warnings.catch_warnings(), _quiet_onnxruntime():
+            warnings.simplefilter("ignore")
+            quantize_dynamic(str(base.model_file), str(out / "model.onnx"), per_channel=True,
+                             weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "EmbedLayerNormalization"],
+                             nodes_to_quantize=quantized + tables,
+                             extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
     for name in ("tokenizer.json", "reference.npy"):
         shutil.copy2(base.folder / name, out / name)
     check = _verify(out, BACKENDS["onnx-int8"], base.settings, np.load(base.folder / "reference.npy"), strict=True)
