@@ -38,10 +38,11 @@ from typing import Any
 
 import _common as C
 import numpy as np
-from scipy.stats import spearmanr
 
 from frasi import Encoder
+from frasi.backends.parity import spearman
 from frasi.errors import FrasiError
+from frasi.evaluate import paired_scores
 
 logger = logging.getLogger("int8_recipe")
 
@@ -75,16 +76,15 @@ def quantize(source: Path, out: Path, recipe: str) -> int:
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    from frasi.backends.export import _quiet_onnxruntime
+
     graph = onnx.load(str(source), load_external_data=False).graph
     ops, nodes = recipe_nodes(graph, recipe)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _quiet_onnxruntime():  # as frasi's export quantizes
         warnings.simplefilter("ignore")
-        root, level = logging.getLogger(), logging.getLogger().level
-        root.setLevel(logging.ERROR)  # quantize_dynamic logs a pre-processing hint on the root logger
         quantize_dynamic(str(source), str(out), per_channel=True, weight_type=QuantType.QInt8,
                          op_types_to_quantize=ops, nodes_to_quantize=nodes,
                          extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
-        root.setLevel(level)
     return len(nodes)
 
 
@@ -100,10 +100,8 @@ def with_model_file(encoder: Encoder, model_file: Path, name: str) -> Encoder:
 
 
 def stsb(vectors: np.ndarray, index: dict[str, int], pairs: list[tuple[str, str, float]]) -> float:
-    a = vectors[[index[p[0]] for p in pairs]]
-    b = vectors[[index[p[1]] for p in pairs]]
-    cos = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
-    return 100 * float(spearmanr(cos, [p[2] for p in pairs]).statistic)
+    cos = paired_scores(vectors[[index[p[0]] for p in pairs]], vectors[[index[p[1]] for p in pairs]])
+    return 100 * spearman(cos, np.array([p[2] for p in pairs]))
 
 
 def run_model(model: str, data_dir: Path, threads: int, rounds: int, work: Path) -> dict[str, Any]:
@@ -123,11 +121,10 @@ def run_model(model: str, data_dir: Path, threads: int, rounds: int, work: Path)
     for name, encoder in encoders.items():
         logger.info("%s %s: encoding %d dev texts", model, name, len(texts))
         vectors[name] = encoder.encode(texts, show_progress=False)
+    base = {lang: stsb(vectors["float32"], index, pairs) for lang, pairs in dev.items()}
     for name in encoders:
-        v, ref = vectors[name], vectors["float32"]
-        cos = (v * ref).sum(1) / np.linalg.norm(v, axis=1) / np.linalg.norm(ref, axis=1)
-        scores = {lang: stsb(v, index, pairs) for lang, pairs in dev.items()}
-        base = {lang: stsb(ref, index, pairs) for lang, pairs in dev.items()}
+        cos = paired_scores(vectors[name], vectors["float32"])
+        scores = {lang: stsb(vectors[name], index, pairs) for lang, pairs in dev.items()}
         results[name] = {"stsb_dev_spearman": {k: round(s, 3) for k, s in scores.items()},
                          "stsb_dev_delta": {k: round(scores[k] - base[k], 3) for k in scores},
                          "cosine_to_float32": {"mean": round(float(cos.mean()), 5), "min": round(float(cos.min()), 5)},

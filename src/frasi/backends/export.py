@@ -395,9 +395,10 @@ def _quantize_from(base: Artefact, out: Path) -> dict[str, Any]:
     graph = onnx.load(str(base.model_file), load_external_data=False).graph
     quantized, kept = int8_plan(graph)
     tables = [n.name for n in graph.node if n.op_type == "EmbedLayerNormalization"]  # fused word/position tables
+    nodes = quantized + tables
     options = {"per_channel": True, "weight_type": "QInt8", "int8_matmuls": len(quantized),
                "float32_matmuls": len(kept), "int8_embedding_tables": len(tables)}
-    if not quantized + tables:  # quantize_dynamic reads an empty node list as "every node"
+    if not nodes:  # quantize_dynamic reads an empty node list as "every node"
         logger.info("nothing to quantize in %s (%d matmuls, all kept float32)", base.model_file, len(kept))
         shutil.copy2(base.model_file, out / "model.onnx")
     else:
@@ -405,7 +406,7 @@ def _quantize_from(base: Artefact, out: Path) -> dict[str, Any]:
             warnings.simplefilter("ignore")
             quantize_dynamic(str(base.model_file), str(out / "model.onnx"), per_channel=True,
                              weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "EmbedLayerNormalization"],
-                             nodes_to_quantize=quantized + tables,
+                             nodes_to_quantize=nodes,
                              extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
     for name in ("tokenizer.json", "reference.npy"):
         shutil.copy2(base.folder / name, out / name)
