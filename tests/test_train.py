@@ -123,6 +123,28 @@ def test_output_must_be_new(tmp_path, sts_files):
         train(TrainConfig(model="unused", train_files=[str(sts_files["train"])]), tmp_path / "out")
 
 
+def test_unknown_model_leaves_nothing_behind(tmp_path, sts_files):
+    """A run that fails before its first checkpoint blocks no later run of the same output."""
+    config = TrainConfig(model=str(tmp_path / "no-such-model"), train_files=[str(sts_files["train"])])
+    with pytest.raises(Exception, match="does not exist"):
+        train(config, tmp_path / "out")
+    assert not (tmp_path / "out").exists() and not (tmp_path / "out.partial").exists()
+    stale = tmp_path / "old.partial"  # left by an older frasi: the config and an empty trainer folder
+    (stale / "checkpoints").mkdir(parents=True)
+    (stale / "train_config.json").write_text("{}", encoding="utf-8")
+    with pytest.raises(Exception, match="does not exist"):
+        train(config, tmp_path / "old")  # not "holds an interrupted run": there is nothing to resume
+    assert not stale.exists()
+
+
+def test_loss_logged_on_short_runs():
+    config = TrainConfig(model="m", train_files=["t.csv"], eval_steps=None)
+    assert run_module.log_every(config, 1000) == 50
+    assert run_module.log_every(config, 20) == 2
+    assert run_module.log_every(config, 5) == 1
+    assert run_module.log_every(config.replace(eval_steps=10), 1000) == 10
+
+
 # ---------------------------------------------------------------- the five architectures
 
 
@@ -246,6 +268,11 @@ def test_cli_train_and_errors(tiny_st_dir, sts_files, tmp_path, capsys):
     assert code == 0
     payload = json.loads(capsys.readouterr().out)
     assert payload["architecture"] == "siamese" and payload["training"]["global_step"] == 2
+    code = main(["train", "architecture", str(sts_files["train"]), "--arch", "siamese", "-o", str(tmp_path / "n"),
+                 "--model", str(tiny_st_dir), "--max-steps", "2", "--batch-size", "4", "--threads", "1"])
+    assert code == 0  # no --dev and no --test: nothing to score, said in words rather than an empty table
+    err = capsys.readouterr().err
+    assert "no --dev or --test file, so nothing was scored" in err and "no dev file: the last step is kept" in err
     assert main(["train", "architecture", str(sts_files["train"]), "--arch", "lstm", "-o", str(tmp_path / "x")]) == 2
     assert "--arch must be one of" in capsys.readouterr().err
     bad = _write(tmp_path / "bad.csv", [("a", "b", "1"), ("c", "d", "x")])

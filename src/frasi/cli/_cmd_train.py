@@ -74,6 +74,20 @@ def _show(result, as_json: bool, quiet: bool) -> None:
                    "training": {k: v for k, v in record["training"].items() if k != "history"},
                    "model_size": record["model_size"]})
         return
+    t = record["training"]
+    if not (record["metrics"]["dev"] or record["metrics"]["test"]):
+        err.print(f"saved the {result.architecture} to {result.path}; no --dev or --test file, so nothing was scored")
+    else:
+        _metrics_table(result)
+    if not quiet:
+        selection = (f"best dev step {t['best_step']}; selection on dev only" if t.get("best_step") is not None
+                     else "no dev file: the last step is kept")
+        err.print(f"* {t['global_step']} steps ({t['epochs_done']:.2f} epochs) in {t['train_seconds']:.0f} s; "
+                  f"{selection}; config, seed, data hashes and versions in {result.path / 'frasi_run.json'}")
+
+
+def _metrics_table(result) -> None:
+    record = result.record
     table = Table(title=f"{result.architecture} -> {result.path}")
     for name in ("split", "file", "pairs", "Spearman", "95% CI", "Pearson"):
         table.add_column(name, justify="right" if name in ("pairs", "Spearman", "Pearson") else "left")
@@ -85,11 +99,6 @@ def _show(result, as_json: bool, quiet: bool) -> None:
                           f"[{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "-",
                           "-" if r["pearson"] is None else f"{r['pearson']:.2f}")
     out.print(table)
-    if not quiet:
-        t = record["training"]
-        err.print(f"* {t['global_step']} steps ({t['epochs_done']:.2f} epochs) in {t['train_seconds']:.0f} s; best "
-                  f"dev step {t.get('best_step')}; selection on dev only; config, seed, data hashes and versions in "
-                  f"{result.path / 'frasi_run.json'}")
 
 
 # CLI parameter name -> TrainConfig field, where they differ

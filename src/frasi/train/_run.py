@@ -58,7 +58,7 @@ def start(config: TrainConfig, output: str | Path, *, resume: bool, function: st
           architectures: tuple[str, ...], uses_trainer: bool = True) -> Run:
     """Everything before the first slow step, in order: ``config.architecture`` is one that
     ``function`` trains, the ``train`` extra is installed (``uses_trainer``), every data
-    file reads and checks, and ``output`` can take the model."""
+    file reads and checks, ``output`` can take the model, and the model resolves."""
     from .data import load_training_data
 
     if config.architecture not in architectures:
@@ -103,10 +103,16 @@ def work_folder(output: Path) -> Path:
 
 
 def prepare_output(config: TrainConfig, output: str | Path, *, resume: bool) -> tuple[Path, Path, bool]:
-    """Check ``output`` and its work folder before any slow work; return (output, work, resuming)."""
+    """Check ``output`` and its work folder before any slow work; return (output, work, resuming).
+
+    A work folder that holds no checkpoint (the run failed before its first one, e.g. on
+    an unknown model) is not an interrupted run: it is removed and the run starts afresh."""
     target = check_output_folder(Path(output).expanduser(), what="trained model")
     work = work_folder(target)
     saved = work / _CONFIG_FILE
+    if work.is_dir() and not any(p.is_file() and p != saved for p in work.rglob("*")):
+        logger.info("removing %s: the run started there stopped before its first checkpoint", work)
+        shutil.rmtree(work)
     if work.exists() and not resume:
         raise InputError(f"{work} holds an interrupted run for {target}; pass resume=True (--resume) to continue "
                          "it, or delete that folder to start again")
@@ -121,6 +127,9 @@ def prepare_output(config: TrainConfig, output: str | Path, *, resume: bool) -> 
         return target, work, True
     if resume:
         logger.info("no interrupted run in %s: starting from scratch", work)
+    from frasi.sources import resolve
+
+    resolve(config.model)  # an unknown model fails here, before the work folder is made
     if work.exists():
         shutil.rmtree(work)
     work.mkdir()
@@ -180,9 +189,10 @@ def adamw(named_parameters: Iterable[tuple[str, Any]], config: TrainConfig, *,
         for (head, decay), params in sorted(groups.items())])
 
 
-def log_every(config: TrainConfig) -> int:
-    """Training-loss log interval in steps: the eval interval, at most 50."""
-    return max(1, min(config.eval_steps or 50, 50))
+def log_every(config: TrainConfig, total: int) -> int:
+    """Training-loss log interval in steps: the eval interval, at most 50 and at most a tenth of
+    the ``total`` steps, so that a short run still shows its loss."""
+    return max(1, min(config.eval_steps or 50, 50, total // 10))
 
 
 def total_steps(config: TrainConfig, n_pairs: int) -> int:

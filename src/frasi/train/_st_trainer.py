@@ -22,9 +22,9 @@ from .config import TrainConfig
 logger = logging.getLogger(__name__)
 
 
-def training_arguments(args_cls: type, config: TrainConfig, work: Path, *, metric: str | None,
-                       **extra: Any) -> Any:
-    """The trainer's arguments from ``config``: checkpoints in ``work/checkpoints``, select on ``metric``."""
+def training_arguments(args_cls: type, run_: _run.Run, *, metric: str | None, **extra: Any) -> Any:
+    """The trainer's arguments from the run's config: checkpoints in ``work/checkpoints``, select on ``metric``."""
+    config, work = run_.config, run_.work
     every = config.eval_steps
     strategy = "steps" if every else "epoch"
     evaluate = metric is not None
@@ -48,7 +48,7 @@ def training_arguments(args_cls: type, config: TrainConfig, work: Path, *, metri
         load_best_model_at_end=evaluate,
         metric_for_best_model=metric,
         greater_is_better=True if evaluate else None,
-        logging_steps=_run.log_every(config),
+        logging_steps=_run.log_every(config, _run.total_steps(config, len(run_.data.train))),
         report_to="none",
         disable_tqdm=True,
         use_cpu=True,

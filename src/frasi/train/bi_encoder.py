@@ -60,7 +60,7 @@ def train_bi_encoder(config: TrainConfig, output: str | Path, *, resume: bool = 
     extra: dict[str, Any] = {"prompts": encoder.resolve_prompt(prompt=config.prompt) or None}
     if config.loss == "mnrl":  # in-batch negatives: no duplicate texts within a batch
         extra["batch_sampler"] = BatchSamplers.NO_DUPLICATES
-    args = _st_trainer.training_arguments(SentenceTransformerTrainingArguments, config, run.work,
+    args = _st_trainer.training_arguments(SentenceTransformerTrainingArguments, run,
                                           metric=DEV_METRIC if evaluator else None, **extra)
     trained = _st_trainer.fit(SentenceTransformerTrainer, run, evaluator=evaluator, model=model, args=args,
                               train_dataset=_dataset(run.data, config), loss=_loss(model, config))

@@ -70,6 +70,7 @@ def compare(config: TrainConfig, output: str | Path, *, architectures: list[str]
     """
     from frasi.errors import require
     from frasi.io import check_output_folder
+    from frasi.sources import resolve
 
     from . import _run
     from .data import load_training_data
@@ -90,6 +91,7 @@ def compare(config: TrainConfig, output: str | Path, *, architectures: list[str]
         load_training_data(run_config)
     if plots:
         require("matplotlib", extra="plot", purpose="drawing the comparison plots")
+    resolve(config.model)  # an unknown model fails here, before the report folder is made
     target = Path(output).expanduser()
     if not (resume and target.is_dir()):
         check_output_folder(target, what="comparison report")

@@ -81,7 +81,7 @@ def train_cross_encoder(config: TrainConfig, output: str | Path, *, resume: bool
                                  "score": [float(x) for x in train.targets]})
     loss = (losses.MSELoss(model, activation_fn=torch.nn.Sigmoid()) if config.loss == "mse"
             else losses.BinaryCrossEntropyLoss(model))
-    args = _st_trainer.training_arguments(CrossEncoderTrainingArguments, config, run.work,
+    args = _st_trainer.training_arguments(CrossEncoderTrainingArguments, run,
                                           metric=DEV_METRIC if evaluator else None)
     encoder = {id(p) for p in model[0].auto_model.base_model.parameters()}
     head = {name for name, p in model.named_parameters() if id(p) not in encoder}

@@ -135,7 +135,7 @@ def fit(model: Any, data: TrainingData, config: TrainConfig, work: Path, *, resu
         resumed_from = state["step"]
         logger.info("resuming from step %d of %d", resumed_from, total)
 
-    every = _run.log_every(config)
+    every = _run.log_every(config, total)
     progress = _run.Progress(total, state["step"])
     running: list[float] = []
     model.train()
