@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from frasi.errors import InputError
+from frasi.errors import InputError, ModelNotFoundError
 from frasi.train import TrainConfig, load_scorer, train
 from frasi.train import _run as run_module
 
@@ -123,18 +123,29 @@ def test_output_must_be_new(tmp_path, sts_files):
         train(TrainConfig(model="unused", train_files=[str(sts_files["train"])]), tmp_path / "out")
 
 
-def test_unknown_model_leaves_nothing_behind(tmp_path, sts_files):
-    """A run that fails before its first checkpoint blocks no later run of the same output."""
+def test_a_run_that_fails_before_its_first_checkpoint_leaves_nothing_behind(tiny_st_dir, sts_files, tmp_path,
+                                                                            monkeypatch):
     config = TrainConfig(model=str(tmp_path / "no-such-model"), train_files=[str(sts_files["train"])])
-    with pytest.raises(Exception, match="does not exist"):
+    with pytest.raises(ModelNotFoundError, match="does not exist"):
         train(config, tmp_path / "out")
     assert not (tmp_path / "out").exists() and not (tmp_path / "out.partial").exists()
-    stale = tmp_path / "old.partial"  # left by an older frasi: the config and an empty trainer folder
-    (stale / "checkpoints").mkdir(parents=True)
-    (stale / "train_config.json").write_text("{}", encoding="utf-8")
-    with pytest.raises(Exception, match="does not exist"):
-        train(config, tmp_path / "old")  # not "holds an interrupted run": there is nothing to resume
-    assert not stale.exists()
+
+    def fail(*args, **kwargs):
+        raise KeyboardInterrupt  # as if interrupted while training, before any checkpoint
+
+    from frasi.train import loop
+
+    monkeypatch.setattr(loop, "_save_state", fail)
+    config = _config(tiny_st_dir, sts_files, architecture="siamese", max_steps=2)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "out")
+    assert not (tmp_path / "out.partial").exists()  # so the same command can simply run again
+    live = tmp_path / "live.partial"  # another run's folder, before its first checkpoint: not ours to remove
+    live.mkdir()
+    (live / "train_config.json").write_text("{}", encoding="utf-8")
+    with pytest.raises(InputError, match="holds an interrupted run"):
+        train(config, tmp_path / "live")
+    assert (live / "train_config.json").is_file()
 
 
 def test_loss_logged_on_short_runs():
@@ -272,7 +283,9 @@ def test_cli_train_and_errors(tiny_st_dir, sts_files, tmp_path, capsys):
                  "--model", str(tiny_st_dir), "--max-steps", "2", "--batch-size", "4", "--threads", "1"])
     assert code == 0  # no --dev and no --test: nothing to score, said in words rather than an empty table
     err = capsys.readouterr().err
-    assert "no --dev or --test file, so nothing was scored" in err and "no dev file: the last step is kept" in err
+    assert "no --dev or --test file: nothing was scored" in err and "no dev file: the last step is kept" in err
+    history = json.loads((tmp_path / "n" / "frasi_run.json").read_text(encoding="utf-8"))["training"]["history"]
+    assert [h["step"] for h in history if "loss" in h] == [1, 2]  # a 2-step run logs its loss, not every 50 steps
     assert main(["train", "architecture", str(sts_files["train"]), "--arch", "lstm", "-o", str(tmp_path / "x")]) == 2
     assert "--arch must be one of" in capsys.readouterr().err
     bad = _write(tmp_path / "bad.csv", [("a", "b", "1"), ("c", "d", "x")])
@@ -295,7 +308,9 @@ def test_cli_flags_reach_the_config(tiny_st_dir, sts_files, tmp_path, capsys):
         folder = tmp_path / command[1]
         assert main([*command, str(sts_files["train"]), "-o", str(folder), *common]) == 0
         assert json.loads(capsys.readouterr().out)["training"]["global_step"] == 1
-        config = json.loads((folder / "frasi_run.json").read_text(encoding="utf-8"))["config"]
+        record = json.loads((folder / "frasi_run.json").read_text(encoding="utf-8"))
+        assert any("loss" in h for h in record["training"]["history"])  # even a 1-step run shows its loss
+        config = record["config"]
         assert (config["architecture"], config["learning_rate"], config["warmup_ratio"]) == (command[1], 3e-5, 0.2)
         assert config["dev_files"] == [str(sts_files["dev"])] and config["test_files"] == [str(sts_files["test"])]
     report = tmp_path / "report"

@@ -76,7 +76,7 @@ def _show(result, as_json: bool, quiet: bool) -> None:
         return
     t = record["training"]
     if not (record["metrics"]["dev"] or record["metrics"]["test"]):
-        err.print(f"saved the {result.architecture} to {result.path}; no --dev or --test file, so nothing was scored")
+        err.print("no --dev or --test file: nothing was scored")
     else:
         _metrics_table(result)
     if not quiet:

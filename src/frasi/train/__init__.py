@@ -41,24 +41,30 @@ def train(config: TrainConfig, output: str | Path, *, resume: bool = False) -> T
 
     Every data file is read and checked before any model loads. ``output`` must be
     absent or empty; checkpoints go to ``output.partial/`` until the end. After an
-    interrupt, call again with ``resume=True`` to continue from the last checkpoint.
+    interrupt, call again with ``resume=True`` to continue from the last checkpoint; a run
+    that fails before its first checkpoint (an unknown model, say) leaves nothing behind.
     """
     from frasi.errors import InputError
 
     if not isinstance(config, TrainConfig):
         raise InputError(f"config must be a TrainConfig, got {type(config).__name__}; build one with "
                          "TrainConfig(...) or TrainConfig.from_file(path)")
+    from . import _run
+
     if config.architecture == "bi-encoder":
-        from .bi_encoder import train_bi_encoder
-
-        return train_bi_encoder(config, output, resume=resume)
-    if config.architecture == "cross-encoder":
-        from .cross_encoder import train_cross_encoder
-
-        return train_cross_encoder(config, output, resume=resume)
-    from .loop import train_architecture
-
-    return train_architecture(config, output, resume=resume)
+        from .bi_encoder import train_bi_encoder as trainer
+    elif config.architecture == "cross-encoder":
+        from .cross_encoder import train_cross_encoder as trainer
+    else:
+        from .loop import train_architecture as trainer
+    work = _run.work_folder(Path(output).expanduser())
+    fresh = not work.exists()  # made by this call, so this call may remove it
+    try:
+        return trainer(config, output, resume=resume)
+    except BaseException:
+        if fresh:
+            _run.discard_unstarted(work)
+        raise
 
 
 __getattr__, __dir__ = _lazy.lazy_attributes(__name__, _LAZY, globals())

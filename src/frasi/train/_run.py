@@ -103,16 +103,10 @@ def work_folder(output: Path) -> Path:
 
 
 def prepare_output(config: TrainConfig, output: str | Path, *, resume: bool) -> tuple[Path, Path, bool]:
-    """Check ``output`` and its work folder before any slow work; return (output, work, resuming).
-
-    A work folder that holds no checkpoint (the run failed before its first one, e.g. on
-    an unknown model) is not an interrupted run: it is removed and the run starts afresh."""
+    """Check ``output`` and its work folder before any slow work; return (output, work, resuming)."""
     target = check_output_folder(Path(output).expanduser(), what="trained model")
     work = work_folder(target)
     saved = work / _CONFIG_FILE
-    if work.is_dir() and not any(p.is_file() and p != saved for p in work.rglob("*")):
-        logger.info("removing %s: the run started there stopped before its first checkpoint", work)
-        shutil.rmtree(work)
     if work.exists() and not resume:
         raise InputError(f"{work} holds an interrupted run for {target}; pass resume=True (--resume) to continue "
                          "it, or delete that folder to start again")
@@ -139,6 +133,14 @@ def prepare_output(config: TrainConfig, output: str | Path, *, resume: bool) -> 
 
 def finish(work: Path) -> None:
     shutil.rmtree(work, ignore_errors=True)
+
+
+def discard_unstarted(work: Path) -> None:
+    """Remove ``work`` if it holds no checkpoint yet (only the config): a run that failed
+    before its first checkpoint leaves nothing to resume, and must not block the next run."""
+    saved = work / _CONFIG_FILE
+    if work.is_dir() and not any(p.is_file() and p != saved for p in work.rglob("*")):
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def after_checkpoint(step: int) -> None:

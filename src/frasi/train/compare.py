@@ -91,10 +91,10 @@ def compare(config: TrainConfig, output: str | Path, *, architectures: list[str]
         load_training_data(run_config)
     if plots:
         require("matplotlib", extra="plot", purpose="drawing the comparison plots")
-    resolve(config.model)  # an unknown model fails here, before the report folder is made
     target = Path(output).expanduser()
     if not (resume and target.is_dir()):
         check_output_folder(target, what="comparison report")
+        resolve(config.model)  # an unknown model fails here, before the report folder is made
     (target / "models").mkdir(parents=True, exist_ok=True)
 
     from .scoring import load_scorer
