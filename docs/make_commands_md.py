@@ -45,11 +45,14 @@ SECTIONS: list[tuple[str, str, list[list[str]]]] = [
     ]),
     ("frasi search", "Top-k semantic search of queries over a corpus: queries get the model's "
      "\"query: \" prompt, the corpus \"passage: \". Exact search below 50,000 texts, a faiss HNSW "
-     "index above (or with --index-kind faiss); --save-index keeps the index for later runs.", [
+     "index above (or with --index-kind faiss); --save-index keeps the index for later runs, and "
+     "--index reuses it with the same --corpus (the index holds the vectors, the corpus file the texts).", [
         ["frasi", "search", "I can't log in", "When will I get my money back?", "--corpus", "faq_en.jsonl",
          "--top-k", "2"],
         ["frasi", "search", "ola de calor", "--corpus", "noticias_es.txt", "--top-k", "2",
          "--save-index", "{tmp}/noticias-index"],
+        ["frasi", "search", "temperaturas", "--corpus", "noticias_es.txt", "--top-k", "2",
+         "--index", "{tmp}/noticias-index"],
         ["frasi", "search", "quando parte il treno?", "--corpus", "frasi_it.csv", "--column", "testo",
          "--top-k", "2", "--json"],
     ]),
@@ -146,7 +149,7 @@ def main() -> int:
             for command in commands:
                 argv = [a.format(tmp=tmp, e5=e5) for a in command]
                 result = subprocess.run(argv, cwd=EXAMPLES, env=env, capture_output=True, text=True)
-                shown = " ".join(shlex.quote(a) for a in command).replace("{tmp}", "out").replace("{e5}", "$E5_FOLDER")
+                shown = " ".join(_shell_word(a.replace("{tmp}", "out").replace("{e5}", "$E5_FOLDER")) for a in command)
                 output = (result.stdout + result.stderr).replace(tmp, "out").replace(e5, "$E5_FOLDER")
                 output = output.replace(cache, "$FRASI_CACHE").rstrip()
                 lines += ["```console", f"$ {shown}", output]
@@ -159,6 +162,11 @@ def main() -> int:
               "`$FRASI_CACHE` is frasi's cache folder (`frasi.cache_dir()`).", ""]
     (HERE / "commands.md").write_text("\n".join(lines), encoding="utf-8")
     return 0
+
+
+def _shell_word(arg: str) -> str:
+    """``arg`` quoted for a POSIX shell; ``$E5_FOLDER`` in double quotes so that the shell expands it."""
+    return f'"{arg}"' if arg.startswith("$E5_FOLDER") else shlex.quote(arg)
 
 
 if __name__ == "__main__":

@@ -350,6 +350,14 @@ def test_check_parity(tiny_st_dir, module_cache, monkeypatch):
         check_parity(str(tiny_st_dir), ["torch"], TEXTS, stsb=pairs[:2], cache=module_cache)
 
 
+def test_check_parity_says_once_that_texts_were_truncated(tiny_st_dir, module_cache, caplog):
+    long_text = " ".join(["palabra"] * 200)  # over the tiny model's 64 tokens
+    with caplog.at_level(logging.WARNING, logger="frasi"):
+        check_parity(str(tiny_st_dir), ["torch", "onnx"], [*TEXTS, long_text], threads=1, cache=module_cache)
+    said = [r.getMessage() for r in caplog.records if "were truncated" in r.getMessage()]
+    assert len(said) == 1 and said[0].startswith("1 of")
+
+
 # ---------------------------------------------------------------- real models
 
 

@@ -189,6 +189,7 @@ def test_whole_number_float_labels_are_integers():
     ({"C": [1.0, 2.0], "cv": 1}, "cv must be"),
     ({"C": [1.0, 2.0], "cv": 11}, "smallest class"),
     ({"head": "logistic", "head_params": {"bogus": 1}}, "does not accept"),
+    ({"head": "knn", "head_params": {"n_neighbors": 500}}, r"head 'knn' looks at 500 neighbours but got \d+ training texts"),
 ])
 def test_bad_parameters_are_clear_errors(tiny, kwargs, message):
     with pytest.raises(InputError, match=message):

@@ -4,7 +4,7 @@ Most tests call ``frasi.cli.main([...])`` in-process (it returns the exit code) 
 tiny BERT model of conftest; a few run the real executable in a subprocess to prove exit
 codes and "no traceback" end to end, and a few use the real packaged all-MiniLM-L6-v2
 (marked ``real``). Conventions checked everywhere: exit 0 on success, exit 2 with exactly
-one ``error: ...`` line (or click's usage error) on bad input, never a traceback, and no
+one ``error: ...`` line on bad input (usage errors too), never a traceback, and no
 output file left behind by a failed command.
 """
 
@@ -95,15 +95,12 @@ def assert_ok(result: Result) -> Result:
 
 
 def assert_bad_input(result: Result) -> str:
-    """Exit 2, no traceback, and on stderr exactly one "error:" line or click's usage error."""
+    """Exit 2, no traceback, and on stderr exactly one "error:" line (usage errors included)."""
     assert result.code == 2, (result.out, result.err)
     assert "Traceback" not in result.out + result.err
     lines = result.err_lines
-    if lines and lines[0].startswith("Usage:"):
-        assert any(line.startswith("Error:") for line in lines), result.err
-    else:
-        assert len(lines) == 1, result.err
-        assert lines[0].startswith("error: "), result.err
+    assert len(lines) == 1, result.err
+    assert lines[0].startswith("error: "), result.err
     return result.err
 
 
@@ -349,6 +346,24 @@ def test_similarity_table(cli, tiny):
     assert result.err == ""
 
 
+def test_similarity_batch_size_reaches_encode_and_changes_nothing_else(cli, tiny, monkeypatch):
+    import frasi
+
+    seen, encode = [], frasi.Encoder.encode
+
+    def spy(self, texts, **options):
+        seen.append(options.get("batch_size"))
+        return encode(self, texts, **options)
+
+    monkeypatch.setattr(frasi.Encoder, "encode", spy)
+    texts = ["hola mundo", "ciao mondo", "el gato duerme", "the cat", "la casa"]
+    one = assert_ok(cli("similarity", *texts, "-m", tiny, "--batch-size", "1", "--no-cache", "--json")).json
+    many = assert_ok(cli("similarity", *texts, "-m", tiny, "--batch-size", "64", "--no-cache", "--json")).json
+    assert seen == [1, 64]
+    assert [r["text"] for r in one["results"]] == [r["text"] for r in many["results"]]
+    np.testing.assert_allclose([r["score"] for r in one["results"]], [r["score"] for r in many["results"]], atol=1e-5)
+
+
 def test_similarity_top_k(cli, tiny):
     payload = assert_ok(cli("similarity", "hola", "mundo", "gato", "casa", "hola", "-m", tiny, "-k", "2",
                             "--json")).json
@@ -512,6 +527,8 @@ def test_search_index_of_another_corpus_is_bad_input(cli, tiny, corpus_csv, tmp_
     other = write(tmp_path / "other.txt", "hola\nmundo\n")
     err = assert_bad_input(cli("search", "la casa", "--corpus", other, "-m", tiny, "--index", index))
     assert "rebuild it with --save-index" in err
+    err = assert_bad_input(cli("search", "la casa", "-m", tiny, "--index", index))  # the texts live in the corpus
+    assert "pass the corpus with --corpus FILE (with --index too: the index holds the vectors" in err
 
 
 def test_search_index_keeps_its_metric(cli, tiny, corpus_csv, tmp_path):
@@ -566,6 +583,8 @@ def test_paraphrases_max_pairs_threshold_and_output(cli, tiny, tmp_path, outdir)
     assert len(above) < len(all_pairs)
     none = assert_ok(cli("paraphrases", "-f", texts, "-m", tiny, "--threshold", "1.5", "--json")).json
     assert none == []
+    empty = assert_ok(cli("paraphrases", "-f", texts, "-m", tiny, "--threshold", "1.5"))
+    assert empty.err_lines == ["no pair scores 1.5 or more; lower --threshold"]
     target = outdir / "pairs.tsv"
     assert_ok(cli("paraphrases", "-f", texts, "-m", tiny, "--max-pairs", "2", "-o", target, "-q"))
     with open(target, encoding="utf-8", newline="") as f:
@@ -896,13 +915,31 @@ def test_executable_bad_input_exit_2(tmp_path):
     assert proc.returncode == 2, proc.stderr
     assert proc.stdout == ""
     assert proc.stderr.splitlines() == [
-        "error: text at index 0 is empty or whitespace-only; expected non-empty texts; remove it or fill it in"]
+        "error: text at index 0 is empty or whitespace-only; remove it or fill it in"]
     assert not (tmp_path / "e.npy").exists()
+
+
+def test_ctrl_c_says_interrupted_and_exits_130(cli, tiny, monkeypatch):
+    from frasi.cli import _cmd_encode
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_cmd_encode, "load_encoder", interrupted)
+    result = cli("embed", "hola", "-m", tiny, "--json")
+    assert result.code == 130 and result.err_lines == ["interrupted"] and "Traceback" not in result.err
 
 
 def test_executable_usage_error_and_models(tmp_path):
     proc = _run([*_frasi(), "frobnicate"], tmp_path)
-    assert proc.returncode == 2 and "No such command" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == ["error: No such command 'frobnicate'. (see frasi --help)"]
+    proc = _run([*_frasi(), "embed", "hola", "--batch-size", "0"], tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == ["error: Invalid value for '--batch-size': Input should be greater than or "
+                                        "equal to 1 (see frasi embed --help)"]
+    proc = _run([*_frasi()], tmp_path)  # no command: the help, on stderr
+    assert proc.returncode == 2 and proc.stderr.startswith("Usage: frasi") and proc.stdout == ""
     proc = _run([*_frasi(), "models", "--json"], tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert {m["name"] for m in json.loads(proc.stdout)["models"]} == {"multilingual-e5-small", "all-MiniLM-L6-v2"}

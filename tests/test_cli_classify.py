@@ -62,6 +62,10 @@ def test_predict_and_evaluate_load_the_saved_folder(data, tiny_st_dir, tmp_path,
     assert len(rows) == len(TEXTS) and set(rows[0]) == {"text", "label", "p_animal", "p_greeting"}
     scored = run_json(capsys, ["classify", "evaluate", str(out), str(test_file)])
     assert scored["n"] == len(TEXTS) and scored["test"]["accuracy"] == 1.0
+    renamed = write_csv(tmp_path / "renamed.csv", list(zip(TEXTS, LABELS)), header=("testo", "label"))
+    for option in ("--text-col", "--column"):  # --column, as in embed and predict, names the same option
+        again = run_json(capsys, ["classify", "evaluate", str(out), str(renamed), option, "testo"])
+        assert again["test"] == scored["test"]
 
 
 def test_train_reads_the_two_file_layout_with_label_names(tiny_st_dir, tmp_path, capsys):

@@ -203,8 +203,8 @@ def test_same_column_twice(tmp_path):
         ("", "is empty; expected STS pairs"),
         ("  \n\n", "is empty; expected STS pairs"),
         ("sentence1,sentence2,score\n", "has no rows"),
-        ("sentence1,sentence2,score\na,b,1\n", "has 1 rows; expected at least 2"),
-        ("a,b,1\n", "has 1 pairs; expected at least 2"),
+        ("sentence1,sentence2,score\na,b,1\n", "has 1 row; expected at least 2"),
+        ("a,b,1\n", "has 1 pair; expected at least 2"),
         ("sentence1,sentence2,score\na,b,1\nc,d,nan\n", r"row 2: column 'score' is nan; expected a finite"),
         ("sentence1,sentence2,score\na,b,1\nc,d,inf\n", r"row 2: column 'score' is inf; expected a finite"),
         ("sentence1,sentence2,score\na,b,1\nc,d,high\n", r"row 2: column 'score' is 'high'; expected a numeric"),
@@ -333,7 +333,7 @@ def test_two_files_crlf_and_trailing_newlines(tmp_path):
         ("uno\n\ntres", "0\n1\n2", r"val_text.txt line 2 is empty"),
         ("uno\ndos", "0\n ", r"val_labels.txt line 2 has no label"),
         ("uno\ndos", "0\n1.5", r"val_labels.txt line 2 is '1.5', a non-integer number; labels must be strings or"),
-        ("uno", "0", r"val_text.txt has 1 texts; expected at least 2"),
+        ("uno", "0", r"val_text.txt has 1 text; expected at least 2"),
         ("", "", "val_text.txt is empty"),
     ],
 )
@@ -425,7 +425,7 @@ def test_classification_table_errors(tmp_path):
         read_classification(write(tmp_path, "a.csv", "text,y\nuno,1\ndos,2\n"))
     with pytest.raises(InputError, match=r"row 2: column 'text' is empty"):
         read_classification(write(tmp_path, "b.csv", "text,label\nuno,1\n ,2\n"))
-    with pytest.raises(InputError, match="has 1 rows; expected at least 2"):
+    with pytest.raises(InputError, match="has 1 row; expected at least 2"):
         read_classification(write(tmp_path, "c.csv", "text,label\nuno,1\n"))
     with pytest.raises(InputError, match="has no rows"):
         read_classification(write(tmp_path, "d.csv", ""))

@@ -36,6 +36,13 @@ def test_txt_strips_crlf_skips_blank_lines_and_drops_bom(tmp_path):
     assert io.read_texts(path) == ["hola", "ciao mondo", "last"]
 
 
+def test_txt_refuses_a_column(tmp_path):
+    """A .txt file has no columns: a column name there is a mistake, not something to ignore."""
+    path = write(tmp_path, "a.txt", b"hola\nciao")
+    with pytest.raises(InputError, match=r"a.txt is a .txt file .*a column \('text'\) applies to .csv"):
+        io.read_texts(path, column="text")
+
+
 def test_csv_quoted_fields_with_commas_and_newlines(tmp_path):
     content = 'id,text\r\n1,"uno, dos"\r\n2,"line one\nline two"\r\n3,"say ""hi"""\r\n\r\n'
     path = write(tmp_path, "a.csv", content)

@@ -235,7 +235,12 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
             raise InputError(f"got {len(X)} texts and {len(labels)} labels; give one label per text")
         classes, counts = np.unique(labels, return_counts=True)
         if len(classes) < 2:
-            raise InputError(f"the training data has only one class ({classes[0]!r}); a classifier needs at least 2")
+            raise InputError(f"the training data has only one class ({classes[0].item()!r}); a classifier needs at least 2")
+        neighbours = self._new_head(spec, None).get_params().get("n_neighbors") if self.head == "knn" else None
+        if neighbours is not None and neighbours > len(labels):  # scikit-learn would fail only at predict time
+            raise InputError(f"head 'knn' looks at {neighbours} neighbours but got {len(labels)} training texts; "
+                             f"train on at least {neighbours} texts (from Python you can also pass "
+                             f"head_params={{'n_neighbors': {len(labels)}}})")
         features = self._features(X)
         if len(features) != len(labels):
             raise InputError(f"got {len(features)} embeddings and {len(labels)} labels; give one label per text")
@@ -245,7 +250,10 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
             self.C_ = float(self.C) if spec.has_C else None
             self.cv_results_ = None
         head = self._new_head(spec, self.C_)
-        head.fit(features, labels)
+        try:
+            head.fit(features, labels)
+        except ValueError as exc:  # scikit-learn's own parameter and data checks
+            raise InputError(f"head {self.head!r} cannot fit {len(labels)} texts: {exc}") from None
         self.head_ = head
         self.classes_ = head.classes_
         self.n_features_in_ = features.shape[1]

@@ -299,7 +299,7 @@ def _label(value: Any, where: str) -> str:
         return str(int(value))
     if isinstance(value, (float, np.floating)):
         raise InputError(f"{where} is the float {value!r}; labels must be strings or integers (class names or "
-                         "ids); store the column as integers, or use read_sts for continuous scores")
+                         "ids); store the column as integers; continuous scores belong in an STS file (frasi eval sts)")
     if not isinstance(value, str):
         raise InputError(f"{where} holds a {type(value).__name__}; labels must be strings or integers")
     label = value.strip()
@@ -310,7 +310,7 @@ def _label(value: Any, where: str) -> str:
     except ValueError:
         if _number(label) is not None:
             raise InputError(f"{where} is {label!r}, a non-integer number; labels must be strings or integers "
-                             "(write class ids as 1, not 1.0); use read_sts for continuous scores") from None
+                             "(write class ids as 1, not 1.0); continuous scores belong in an STS file (frasi eval sts)") from None
     return label
 
 
@@ -399,13 +399,13 @@ def read_pairs(path: StrPath, *, sentence1_column: str | None = None,
     _distinct(path, {"sentence1": c1, "sentence2": c2})
     s1 = [_text(row.get(c1), f"{path} row {i}: column {c1!r}") for i, row in enumerate(rows, 1)]
     s2 = [_text(row.get(c2), f"{path} row {i}: column {c2!r}") for i, row in enumerate(rows, 1)]
-    _too_few(path, len(s1), "pair(s)")
+    _too_few(path, len(s1), "pairs")
     return s1, s2
 
 
 def _too_few(path: StrPath, n: int, what: str) -> None:
     if n < 2:
-        raise InputError(f"{path} has {n} {what}; expected at least 2")
+        raise InputError(f"{path} has {n} {what.removesuffix('s') if n == 1 else what}; expected at least 2")
 
 
 def _read_stsbenchmark(path: StrPath, text: str) -> STSData:

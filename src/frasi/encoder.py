@@ -56,6 +56,9 @@ logger = logging.getLogger(__name__)
 Precision = Literal["float32", "int8", "uint8", "binary", "ubinary"]
 PRECISIONS: tuple[str, ...] = ("float32", "int8", "uint8", "binary", "ubinary")
 LONG_TEXT_POLICIES: tuple[str, ...] = ("truncate", "chunk")
+#: Logged (WARNING) by encode when it cut texts; ``frasi.backends.parity`` says it once for all backends.
+TRUNCATION_WARNING = ("%d of %d texts are longer than %d tokens and were truncated; "
+                      "use long_texts='chunk' (--long-texts chunk) to embed them whole")
 
 
 def show_progress_default() -> bool:
@@ -330,11 +333,7 @@ class Encoder:
         else:  # the runtime tokenizes once and counts what it cut
             vectors, truncated = self._encode_runtime(texts, prompt, batch_size, normalize, show)
         if truncated:
-            logger.warning(
-                "%d of %d texts are longer than %d tokens and were truncated; "
-                "use long_texts='chunk' (--long-texts chunk) to embed them whole",
-                truncated, len(texts), self.max_length,
-            )
+            logger.warning(TRUNCATION_WARNING, truncated, len(texts), self.max_length)
         return vectors
 
     def _encode(self, texts: list[str], prompt: str, batch_size: int, normalize: bool, show: bool) -> np.ndarray:

@@ -200,6 +200,9 @@ def read_texts(path: StrPath, *, column: str | None = None) -> list[str]:
     """Read texts from a .txt (one per line), .csv, .tsv, .jsonl or .parquet file."""
     suffix = _suffix(path, TEXT_SUFFIXES, "text")
     if suffix == ".txt":
+        if column is not None:
+            raise InputError(f"{path} is a .txt file (one text per line, no columns); a column ({column!r}) "
+                             "applies to .csv, .tsv, .jsonl and .parquet files")
         lines = (line.removesuffix("\r") for line in read_text_file(path).split("\n"))
         texts = [line for line in lines if line.strip()]
     else:
@@ -236,8 +239,7 @@ def validate_texts(texts: str | Iterable[str], *, what: str = "text") -> list[st
             )
         if not item.strip():
             raise InputError(
-                f"{what} at index {i} is empty or whitespace-only; expected non-empty {what}s; "
-                "remove it or fill it in"
+                f"{what} at index {i} is empty or whitespace-only; remove it or fill it in"
             )
     return items
 

@@ -188,7 +188,7 @@ def check_model_folder(path: Path) -> None:
     if not ((path / "modules.json").is_file() or (path / "config.json").is_file()):
         raise ModelLoadError(
             f"{path} is not a model folder: it has neither modules.json (sentence-transformers) "
-            "nor config.json (Hugging Face); point --model at the folder that holds them"
+            "nor config.json (Hugging Face); pass the folder that holds them"
         )
 
 

@@ -29,21 +29,37 @@ __all__ = ["app", "main"]
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; map errors to one line on stderr and a stable exit code.
 
-    Usage errors are click's (exit 2); a FrasiError is bad input (exit 2); anything
-    else is a bug (exit 1, traceback with FRASI_DEBUG=1).
+    Usage errors (unknown option, invalid value) and a FrasiError are bad input (exit 2);
+    anything else is a bug (exit 1, traceback with FRASI_DEBUG=1).
     """
+    import typer
+
     root = logging.getLogger("frasi")
     saved = root.handlers[:], root.level, root.propagate
     try:
-        app(args=argv, prog_name="frasi", standalone_mode=True)
+        code = app(args=argv, prog_name="frasi", standalone_mode=False)
+        if code == 130:  # typer turns Ctrl-C into exit code 130 without a word
+            err.print("interrupted")
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except FrasiError as exc:
         err.print(f"error: {exc}")
         return 2
+    except typer.TyperException as exc:  # click's usage errors: one line too, with where to find help
+        # `frasi` or `frasi classify` alone: the help (typer does not export the class to test against)
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            err.print(exc.format_message())
+            return exc.exit_code
+        context = getattr(exc, "ctx", None)
+        hint = f" (see {context.command_path} --help)" if context is not None else ""
+        err.print(f"error: {exc.format_message()}{hint}")
+        return exc.exit_code
     except KeyboardInterrupt:
         err.print("interrupted")
         return 130
+    except typer.Abort:  # end of input where a command read stdin
+        err.print("error: input ended early")
+        return 1
     except BrokenPipeError:
         return 0
     except Exception as exc:  # a bug in frasi or a dependency
@@ -53,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         root.handlers[:], root.level, root.propagate = saved
-    return 0
+    return code if isinstance(code, int) else 0  # click returns an exit code (e.g. 0 after --help) or None
 
 
 if __name__ == "__main__":  # pragma: no cover

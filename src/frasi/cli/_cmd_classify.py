@@ -40,7 +40,8 @@ app.add_typer(classify_app, name="classify")
 
 Data = Annotated[Path, typer.Argument(help="CSV/TSV/JSONL/parquet with text and label columns, or a "
                                            "<split>_text.txt file / folder of the text+labels layout.")]
-TextColumn = Annotated[str | None, typer.Option("--text-col", help="Column with the texts (default: text).")]
+TextColumn = Annotated[str | None, typer.Option("--text-col", "--column",
+                                                help="Column with the texts (default: text).")]
 LabelColumn = Annotated[str | None, typer.Option("--label-col", help="Column with the labels (default: label).")]
 LabelNames = Annotated[str | None, typer.Option(
     "--label-names", help='Rename labels, e.g. "0=negative,1=neutral,2=positive".')]
@@ -88,8 +89,8 @@ def _metrics_table(title: str, rows: list[tuple[str, dict[str, Any]]]) -> Table:
     return table
 
 
-def _per_class_table(metrics: dict[str, Any]) -> Table:
-    table = Table(title="per class (test)")
+def _per_class_table(metrics: dict[str, Any], split: str) -> Table:
+    table = Table(title=f"per class ({split})")
     for name in ("class", "precision", "recall", "F1", "support"):
         table.add_column(name, justify="left" if name == "class" else "right")
     for label, m in metrics["per_class"].items():
@@ -171,7 +172,7 @@ def classify_train(
     if baseline:
         rows.append((report["baseline"]["name"], report["baseline"]["test"]))
     out.print(_metrics_table(f"test: {len(test_texts)} texts, {len(labels)} classes", rows))
-    out.print(_per_class_table(metrics))
+    out.print(_per_class_table(metrics, "test"))
     if not quiet:
         err.print(f"saved the classifier and report.json{' + confusion.png' if png else ''} to {output}")
 
@@ -279,7 +280,7 @@ def classify_evaluate(
         emit_json({"classifier": str(classifier), "data": str(data), "n": len(labels), "test": metrics})
         return
     out.print(_metrics_table(f"{data}: {len(labels)} texts", [(str(classifier), metrics)]))
-    out.print(_per_class_table(metrics))
+    out.print(_per_class_table(metrics, Path(data).name))
 
 
 @app.command()

@@ -40,6 +40,7 @@ from ._shared import (
     app,
     emit_json,
     encode_texts,
+    err,
     load_encoder,
     out,
     prompt_args,
@@ -61,8 +62,8 @@ def similarity(
     metric: Metric = "cosine",
     top_k: Annotated[int | None, typer.Option("--top-k", "-k", min=1, help="Show only the best K.")] = None,
     heatmap: Annotated[Path | None, typer.Option("--heatmap", help="Write a heatmap PNG.")] = None,
-    output: Output = None, model: Model = DEFAULT_MODEL, prompt: Prompt = None, long_texts: LongTexts = "truncate",
-    use_cache: UseCache = True, backend: Backend = "torch", threads: Threads = None,
+    output: Output = None, model: Model = DEFAULT_MODEL, prompt: Prompt = None, batch_size: BatchSize = 32,
+    long_texts: LongTexts = "truncate", use_cache: UseCache = True, backend: Backend = "torch", threads: Threads = None,
     fallback: Fallback = None, as_json: Json = False, quiet: Quiet = False,
 ) -> None:
     """Rank texts by similarity to a query, or print the similarity matrix of a set."""
@@ -93,7 +94,7 @@ def similarity(
     encoder = load_encoder(model, backend, threads, fallback)
 
     if matrix:
-        vectors = encode_texts(encoder, candidates, use_cache=use_cache, prompt=prompt, long_texts=long_texts)  # type: ignore[arg-type]
+        vectors = encode_texts(encoder, candidates, use_cache=use_cache, prompt=prompt, batch_size=batch_size, long_texts=long_texts)  # type: ignore[arg-type]
         scores = frasi.pairwise_scores(vectors, metric=metric)
         if heatmap is not None:
             from frasi.plots import heatmap_png
@@ -118,7 +119,7 @@ def similarity(
         return
 
     assert query is not None
-    vectors = encode_texts(encoder, [query, *candidates], use_cache=use_cache, prompt=prompt, long_texts=long_texts)  # type: ignore[arg-type]
+    vectors = encode_texts(encoder, [query, *candidates], use_cache=use_cache, prompt=prompt, batch_size=batch_size, long_texts=long_texts)  # type: ignore[arg-type]
     scores, order = frasi.rank(vectors[0], vectors[1:], metric=metric, top_k=top_k)
     rows = [[int(rank + 1), candidates[i], round6(s)] for rank, (i, s) in enumerate(zip(order, scores))]
     if heatmap is not None:
@@ -143,7 +144,7 @@ def search(
     top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="Results per query.")] = 10,
     metric: SearchMetric = None,
     index_kind: Annotated[str, typer.Option("--index-kind", help="auto, exact or faiss (approximate, HNSW).")] = "auto",
-    index: Annotated[Path | None, typer.Option("--index", help="Load a saved index instead of encoding the corpus.")] = None,
+    index: Annotated[Path | None, typer.Option("--index", help="Load a saved index of --corpus instead of encoding it (the index holds the vectors, the corpus file the texts).")] = None,
     save_index: Annotated[Path | None, typer.Option("--save-index", help="Save the corpus index to this folder.")] = None,
     query_prompt: Annotated[str | None, typer.Option(
         "--query-prompt", help='Prompt for the queries (default: the model\'s "query" prompt); "" disables it.')] = None,
@@ -162,7 +163,8 @@ def search(
     if index_kind not in ("auto", "exact", "faiss"):
         raise InputError(f"--index-kind must be auto, exact or faiss; got {index_kind!r}")
     if corpus is None:
-        raise InputError("pass the corpus with --corpus FILE")
+        raise InputError("pass the corpus with --corpus FILE" + (
+            " (with --index too: the index holds the vectors, the corpus file the texts)" if index else ""))
     if output is not None:
         check_output_path(output, RECORD_SUFFIXES)
     if save_index is not None and index is not None:
@@ -172,7 +174,7 @@ def search(
     if save_index is not None and save_index.exists() and not (save_index / "index.json").is_file() and (
             save_index.is_file() or any(save_index.iterdir())):
         raise InputError(f"--save-index {save_index} exists and is not an index folder; choose a new folder")
-    query_texts = read_input_texts(queries, queries_file, None, what="queries")
+    query_texts = read_input_texts(queries, queries_file, None, what="queries", file_option="--queries-file")
     docs = read_texts(corpus, column=column)
     fingerprint = {"corpus_sha256": texts_sha256(docs), "corpus_prompt": corpus_prompt}
     encoder = load_encoder(model, backend, threads, fallback)
@@ -252,5 +254,7 @@ def paraphrases(
     for score, a, b in rows:
         table.add_row(f"{score:.4f}", a, b)
     out.print(table)
+    if not rows and threshold is not None:
+        err.print(f"no pair scores {threshold} or more; lower --threshold")
 
 

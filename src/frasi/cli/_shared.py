@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -28,9 +29,18 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-# markup off: user texts such as "[1]" must print as they are
-out = Console(soft_wrap=True, markup=False, highlight=False)
-err = Console(stderr=True, soft_wrap=True, markup=False, highlight=False)
+
+
+def _console(*, stderr: bool) -> Console:
+    """markup off: user texts such as "[1]" print as they are. Piped or redirected (and no
+    COLUMNS set), rich would assume 80 columns and cut table cells short: allow 200."""
+    stream = sys.stderr if stderr else sys.stdout
+    wide = not stream.isatty() and "COLUMNS" not in os.environ
+    return Console(stderr=stderr, soft_wrap=True, markup=False, highlight=False, width=200 if wide else None)
+
+
+out = _console(stderr=False)
+err = _console(stderr=True)
 logger = logging.getLogger("frasi.cli")
 
 # ---------------------------------------------------------------- shared options
@@ -70,15 +80,16 @@ def setup_logging(quiet: bool) -> None:
     root.propagate = False
 
 
-def read_input_texts(texts: list[str] | None, file: Path | None, column: str | None, *, what: str = "texts") -> list[str]:
+def read_input_texts(texts: list[str] | None, file: Path | None, column: str | None, *, what: str = "texts",
+                     file_option: str = "--file") -> list[str]:
     if file is not None and texts:
-        raise InputError(f"give {what} either as arguments or with --file, not both")
+        raise InputError(f"give {what} either as arguments or with {file_option}, not both")
     if file is not None:
         return read_texts(file, column=column)
     if column is not None:
         raise InputError("--column only applies with --file")
     if not texts:
-        raise InputError(f"no {what}: pass them as arguments or with --file PATH")
+        raise InputError(f"no {what}: pass them as arguments or with {file_option} PATH")
     return validate_texts(texts)
 
 
