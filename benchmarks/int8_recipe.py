@@ -88,15 +88,19 @@ def quantize(source: Path, out: Path, recipe: str) -> int:
     return len(nodes)
 
 
+def with_backend(encoder: Encoder, backend: Any) -> Encoder:
+    """A copy of a runtime-backed ``encoder`` that runs ``backend`` (same tokenizer, batching and settings)."""
+    copy = object.__new__(Encoder)  # benchmark only: swap the session, keep everything else
+    copy.__dict__.update(encoder.__dict__)
+    copy._runtime = dataclasses.replace(encoder._runtime, backend=backend)
+    return copy
+
+
 def with_model_file(encoder: Encoder, model_file: Path, name: str) -> Encoder:
-    """A copy of an ``onnx-int8`` encoder that runs ``model_file`` (same tokenizer and settings)."""
+    """A copy of an ``onnx-int8`` encoder that runs ``model_file``."""
     from frasi.backends.onnx import OnnxBackend
 
-    runtime = encoder._runtime  # benchmark only: swap the session, keep everything else
-    copy = object.__new__(Encoder)
-    copy.__dict__.update(encoder.__dict__)
-    copy._runtime = dataclasses.replace(runtime, backend=OnnxBackend(model_file, name=name, threads=encoder.threads))
-    return copy
+    return with_backend(encoder, OnnxBackend(model_file, name=name, threads=encoder.threads))
 
 
 def stsb(vectors: np.ndarray, index: dict[str, int], pairs: list[tuple[str, str, float]]) -> float:
@@ -104,10 +108,48 @@ def stsb(vectors: np.ndarray, index: dict[str, int], pairs: list[tuple[str, str,
     return 100 * spearman(cos, np.array([p[2] for p in pairs]))
 
 
-def run_model(model: str, data_dir: Path, threads: int, rounds: int, work: Path) -> dict[str, Any]:
-    dev = {lang: C.read_stsb_multi_mt(data_dir, lang, "dev") for lang in LANGS}
+def against_reference(encoders: dict[str, Encoder], reference: str, dev: dict[str, list[tuple[str, str, float]]],
+                      *, rounds: int, speed_key: str = "speed_vs_float32") -> tuple[dict[str, Any], int, int]:
+    """Each encoder against ``encoders[reference]`` on the ``dev`` pairs: STSb Spearman and its change, the
+    cosine to the reference's vector of every dev text, texts/s on 512 short dev texts (interleaved rounds,
+    median) and whether the quality targets are met. Returns (results, dev texts, speed texts)."""
     texts = sorted({t for pairs in dev.values() for p in pairs for t in p[:2]})
     index = {t: i for i, t in enumerate(texts)}
+    vectors, results = {}, {}
+    for name, encoder in encoders.items():
+        logger.info("%s: encoding %d dev texts", name, len(texts))
+        vectors[name] = encoder.encode(texts, show_progress=False)
+    base = {lang: stsb(vectors[reference], index, pairs) for lang, pairs in dev.items()}
+    for name in encoders:
+        cos = paired_scores(vectors[name], vectors[reference])
+        scores = {lang: stsb(vectors[name], index, pairs) for lang, pairs in dev.items()}
+        results[name] = {"stsb_dev_spearman": {k: round(s, 3) for k, s in scores.items()},
+                         "stsb_dev_delta": {k: round(scores[k] - base[k], 3) for k in scores},
+                         "cosine_to_float32": {"mean": round(float(cos.mean()), 5), "min": round(float(cos.min()), 5)}}
+    short = sorted(texts, key=len)[len(texts) // 4:][:512]  # short sentences, not the very shortest
+    timings: dict[str, list[float]] = {name: [] for name in encoders}
+    for _ in range(rounds):
+        for name, encoder in encoders.items():
+            encoder.encode(short[:16], show_progress=False)
+            start = time.perf_counter()
+            encoder.encode(short, show_progress=False)
+            timings[name].append(len(short) / (time.perf_counter() - start))
+    base_speed = float(np.median(timings[reference]))
+    for name in encoders:
+        speed = float(np.median(timings[name]))
+        r = results[name]
+        r.update({"texts_per_second": round(speed, 1), speed_key: round(speed / base_speed, 3),
+                  "timings": [round(t, 1) for t in timings[name]]})
+        if name != reference:
+            r["meets_quality_targets"] = bool(
+                max(-d for d in r["stsb_dev_delta"].values()) <= TARGETS["stsb_loss"]
+                and r["cosine_to_float32"]["mean"] >= TARGETS["mean_cosine"]
+                and r["cosine_to_float32"]["min"] >= TARGETS["worst_cosine"])
+    return results, len(texts), len(short)
+
+
+def run_model(model: str, data_dir: Path, threads: int, rounds: int, work: Path) -> dict[str, Any]:
+    dev = {lang: C.read_stsb_multi_mt(data_dir, lang, "dev") for lang in LANGS}
     reference = Encoder.load(model, backend="onnx", threads=threads)
     int8 = Encoder.load(model, backend="onnx-int8", threads=threads)
     source = reference._runtime.folder / "model.onnx"
@@ -117,38 +159,10 @@ def run_model(model: str, data_dir: Path, threads: int, rounds: int, work: Path)
         out = work / f"{model}-{recipe}.onnx"
         quantized_nodes[recipe] = quantize(source, out, recipe)
         encoders[recipe] = with_model_file(int8, out, recipe)
-    vectors, results = {}, {}
-    for name, encoder in encoders.items():
-        logger.info("%s %s: encoding %d dev texts", model, name, len(texts))
-        vectors[name] = encoder.encode(texts, show_progress=False)
-    base = {lang: stsb(vectors["float32"], index, pairs) for lang, pairs in dev.items()}
-    for name in encoders:
-        cos = paired_scores(vectors[name], vectors["float32"])
-        scores = {lang: stsb(vectors[name], index, pairs) for lang, pairs in dev.items()}
-        results[name] = {"stsb_dev_spearman": {k: round(s, 3) for k, s in scores.items()},
-                         "stsb_dev_delta": {k: round(scores[k] - base[k], 3) for k in scores},
-                         "cosine_to_float32": {"mean": round(float(cos.mean()), 5), "min": round(float(cos.min()), 5)},
-                         "quantized_nodes": quantized_nodes.get(name, 0)}
-    short = sorted(texts, key=len)[len(texts) // 4:][:512]  # short sentences, not the very shortest
-    timings: dict[str, list[float]] = {name: [] for name in encoders}
-    for _ in range(rounds):
-        for name, encoder in encoders.items():
-            encoder.encode(short[:16], show_progress=False)
-            start = time.perf_counter()
-            encoder.encode(short, show_progress=False)
-            timings[name].append(len(short) / (time.perf_counter() - start))
-    base_speed = float(np.median(timings["float32"]))
-    for name in encoders:
-        speed = float(np.median(timings[name]))
-        results[name].update(texts_per_second=round(speed, 1), speed_vs_float32=round(speed / base_speed, 3),
-                             timings=[round(t, 1) for t in timings[name]])
-        if name != "float32":
-            r = results[name]
-            r["meets_quality_targets"] = bool(
-                max(-d for d in r["stsb_dev_delta"].values()) <= TARGETS["stsb_loss"]
-                and r["cosine_to_float32"]["mean"] >= TARGETS["mean_cosine"]
-                and r["cosine_to_float32"]["min"] >= TARGETS["worst_cosine"])
-    return {"n_dev_texts": len(texts), "n_speed_texts": len(short), "recipes": results}
+    results, n_texts, n_short = against_reference(encoders, "float32", dev, rounds=rounds)
+    for name, r in results.items():
+        r["quantized_nodes"] = quantized_nodes.get(name, 0)
+    return {"n_dev_texts": n_texts, "n_speed_texts": n_short, "recipes": results}
 
 
 def main(argv: list[str] | None = None) -> int:
