@@ -180,6 +180,18 @@ def save_results(path: Path, payload: dict[str, Any]) -> Path:
     return path
 
 
+def save_run(name: str, description: str, started: str, load_at_start: list[float] | None,
+             parameters: dict[str, Any], output: Path | None, **results: Any) -> Path:
+    """Save one benchmark run (``results/<name>.json`` unless ``output``): its name and description, start and
+    end time, machine, load average at start and end, parameters and ``results``; print and return the path."""
+    payload = {"benchmark": name, "description": description, "started": started, "finished": now_utc(),
+               "machine": machine_info(), "load_average_at_start": load_at_start,
+               "load_average_at_end": load_average(), "parameters": parameters, **results}
+    path = save_results(output or default_output(name), payload)
+    print(f"-> {path}")
+    return path
+
+
 def default_output(name: str) -> Path:
     return RESULTS_DIR / f"{name}.json"
 

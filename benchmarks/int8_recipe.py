@@ -188,14 +188,9 @@ def main(argv: list[str] | None = None) -> int:
             for model, m in models.items() for name, r in m["recipes"].items()]
     print(C.format_table(["model", "recipe", *(f"d {lang}" for lang in LANGS), "mean cos", "worst cos",
                           "speed", "quality ok"], rows))
-    payload = {"benchmark": "int8_recipe", "description": __doc__.split("\n\n")[0], "started": started,
-               "finished": C.now_utc(), "machine": C.machine_info(), "load_average_at_start": load,
-               "load_average_at_end": C.load_average(),
-               "parameters": {"models": args.models, "threads": args.threads, "rounds": args.rounds,
-                              "data": "stsb_multi_mt dev, en es it", "targets": TARGETS},
-               "models": models}
-    path = C.save_results(args.output or C.default_output("int8_recipe"), payload)
-    print(f"-> {path}")
+    C.save_run("int8_recipe", __doc__.split("\n\n")[0], started, load,
+               {"models": args.models, "threads": args.threads, "rounds": args.rounds,
+                "data": "stsb_multi_mt dev, en es it", "targets": TARGETS}, args.output, models=models)
     return 0
 
 

@@ -110,16 +110,11 @@ def main(argv: list[str] | None = None) -> int:
             for model, m in models.items() for name, r in m["contenders"].items()]
     print(C.format_table(["model", "contender", *(f"d {lang}" for lang in LANGS), "mean cos", "worst cos",
                           "texts/s", "vs ov fp32"], rows, align="llrrrrrrr"))
-    payload = {"benchmark": "openvino_int8", "description": __doc__.split("\n\n")[0], "started": started,
-               "finished": C.now_utc(), "machine": C.machine_info(), "load_average_at_start": load,
-               "load_average_at_end": C.load_average(),
-               "parameters": {"models": args.models, "threads": args.threads, "rounds": args.rounds,
-                              "calibration_per_language": args.calibration,
-                              "data": "stsb_multi_mt train (calibration), dev (scores, speed); en es it",
-                              "quality_targets": TARGETS},
-               "models": models}
-    path = C.save_results(args.output or C.default_output("openvino_int8"), payload)
-    print(f"-> {path}")
+    C.save_run("openvino_int8", __doc__.split("\n\n")[0], started, load,
+               {"models": args.models, "threads": args.threads, "rounds": args.rounds,
+                "calibration_per_language": args.calibration,
+                "data": "stsb_multi_mt train (calibration), dev (scores, speed); en es it",
+                "quality_targets": TARGETS}, args.output, models=models)
     return 0
 
 
