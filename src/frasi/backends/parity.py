@@ -62,23 +62,21 @@ def _cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a * b).sum(1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)
 
 
-class _NoTruncationWarning(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        from ..encoder import TRUNCATION_WARNING
-
-        return record.msg is not TRUNCATION_WARNING
-
-
 @contextlib.contextmanager
 def _truncation_said_once() -> Iterator[None]:
     """Every backend encodes the same texts: the reference has said how many were truncated."""
+    from ..encoder import TRUNCATION_WARNING
+
     encoder_logger = logging.getLogger("frasi.encoder")
-    quiet = _NoTruncationWarning()
-    encoder_logger.addFilter(quiet)
+
+    def not_truncation(record: logging.LogRecord) -> bool:
+        return record.msg is not TRUNCATION_WARNING
+
+    encoder_logger.addFilter(not_truncation)
     try:
         yield
     finally:
-        encoder_logger.removeFilter(quiet)
+        encoder_logger.removeFilter(not_truncation)
 
 
 def _check_pairs(stsb: Sequence[tuple[str, str, float]]) -> list[tuple[str, str, float]]:
