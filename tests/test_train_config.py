@@ -36,6 +36,11 @@ def test_a_single_path_becomes_a_list():
     ({"early_stopping_patience": 2}, "needs dev_files"),
     ({"loss": "mnrl", "batch_size": 1}, "batch_size must be an integer >= 2"),
     ({"train_files": 3}, "train_files must be a list"),
+    ({"learning_rate": float("nan")}, "learning_rate must be a finite number"),
+    ({"epochs": float("inf")}, "epochs must be a finite number"),
+    ({"mnrl_min_score": float("nan")}, "mnrl_min_score must be a finite number"),
+    ({"seed": 2**32}, "seed must be an integer between 0 and 4294967295"),
+    ({"freeze_embeddings": "false"}, "freeze_embeddings must be true or false"),
 ])
 def test_bad_values_raise_one_line(changes, message):
     with pytest.raises(InputError, match=message) as info:
@@ -65,6 +70,13 @@ def test_from_toml_yaml_and_json(tmp_path):
     assert configs[0].epochs == 2.0 and configs[0].freeze_embeddings
     overridden = TrainConfig.from_file(tmp_path / "run.toml", epochs=3, seed=None)
     assert overridden.epochs == 3.0 and overridden.seed == 42
+
+
+def test_numbers_written_without_a_dot_in_yaml_and_a_path_as_model(tmp_path):
+    (tmp_path / "run.yaml").write_text("learning_rate: 2e-5\nprompt: '1e5'\n", encoding="utf-8")
+    config = TrainConfig.from_file(tmp_path / "run.yaml")  # YAML 1.1 reads 2e-5 as a string
+    assert config.learning_rate == 2e-5 and config.prompt == "1e5"
+    assert TrainConfig(model=tmp_path).model == str(tmp_path)
 
 
 def test_bad_config_files(tmp_path):

@@ -11,8 +11,10 @@ can be reproduced::
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
+import math
 import os
 import platform
 from dataclasses import dataclass, field
@@ -38,6 +40,7 @@ LOSSES: dict[str, tuple[str, ...]] = {
 }
 SCHEDULERS: tuple[str, ...] = ("linear", "cosine", "constant", "constant_with_warmup")
 _PATH_LISTS = ("train_files", "dev_files", "test_files")
+_FLOAT_FIELDS = ("epochs", "learning_rate", "head_learning_rate", "warmup_ratio", "weight_decay", "mnrl_min_score")
 
 
 @dataclass
@@ -71,7 +74,7 @@ class TrainConfig:
     save_total_limit: int = 2  # checkpoints kept while training (the best one is always kept)
     seed: int = 42
     threads: int | None = None  # torch CPU threads (None: torch's default)
-    prompt: str | None = None  # text prompt for bi-encoders; None: the model's default ("query: " for e5)
+    prompt: str | None = None  # bi-encoders: None keeps the model's prompts ("query: " for e5); a text replaces them
     max_train_pairs: int | None = None  # use only the first N training pairs (quick runs)
     mnrl_min_score: float = 0.8  # mnrl: scored pairs at or above this normalized score are positives
 
@@ -93,6 +96,8 @@ class TrainConfig:
                              f"choose one of {', '.join(losses)}")
         if self.scheduler not in SCHEDULERS:
             raise InputError(f"scheduler must be one of {', '.join(SCHEDULERS)}; got {self.scheduler!r}")
+        if isinstance(self.model, os.PathLike):
+            self.model = os.fspath(self.model)
         if not isinstance(self.model, str) or not self.model.strip():
             raise InputError(f"model must be a model name or folder, got {self.model!r}")
         _number(self, "epochs", low=0.0, strict=True)
@@ -104,7 +109,9 @@ class TrainConfig:
         _integer(self, "batch_size", low=1 if self.loss != "mnrl" else 2)
         _integer(self, "freeze_layers", low=0)
         _integer(self, "save_total_limit", low=1)
-        _integer(self, "seed", low=0)
+        _integer(self, "seed", low=0, high=2**32 - 1)
+        if not isinstance(self.freeze_embeddings, bool):
+            raise InputError(f"freeze_embeddings must be true or false, got {self.freeze_embeddings!r}")
         for name, low in (("max_steps", 1), ("max_seq_length", 8), ("eval_steps", 1),
                           ("early_stopping_patience", 1), ("threads", 1), ("max_train_pairs", 2)):
             if getattr(self, name) is not None:
@@ -184,13 +191,21 @@ def read_config_file(path: StrPath) -> dict[str, Any]:
     if not isinstance(values, dict):
         raise InputError(f"{path} holds a {type(values).__name__}; expected a mapping of settings "
                          "such as epochs = 1")
-    return dict(values)
+    values = dict(values)
+    if suffix in (".yaml", ".yml"):  # YAML 1.1 reads 2e-5 (no dot) as a string
+        for name in _FLOAT_FIELDS:
+            if isinstance(values.get(name), str):
+                with contextlib.suppress(ValueError):
+                    values[name] = float(values[name])
+    return values
 
 
 def _number(config: TrainConfig, name: str, *, low: float, high: float | None = None, strict: bool = False) -> None:
     value = getattr(config, name)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InputError(f"{name} must be a number, got {value!r}")
+    if not math.isfinite(value):
+        raise InputError(f"{name} must be a finite number, got {value!r}")
     bad = value <= low if strict else value < low
     if bad or (high is not None and value > high):
         bound = f"> {low:g}" if strict else f">= {low:g}"
@@ -199,10 +214,11 @@ def _number(config: TrainConfig, name: str, *, low: float, high: float | None = 
     setattr(config, name, float(value))
 
 
-def _integer(config: TrainConfig, name: str, *, low: int) -> None:
+def _integer(config: TrainConfig, name: str, *, low: int, high: int | None = None) -> None:
     value = getattr(config, name)
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise InputError(f"{name} must be an integer >= {low}, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
+        span = f">= {low}" if high is None else f"between {low} and {high}"
+        raise InputError(f"{name} must be an integer {span}, got {value!r}")
 
 
 # ---------------------------------------------------------------------------- run record
