@@ -180,6 +180,24 @@ def test_bi_encoder_trains_resumes_and_reloads(tiny_st_dir, sts_files, tmp_path,
     _same_weights(tmp_path / "full", tmp_path / "resumed")
 
 
+@pytest.mark.parametrize("prompt", ["", "tema: "])
+def test_bi_encoder_selects_scores_and_saves_with_its_training_prompt(tiny_st_dir, sts_files, tmp_path, prompt):
+    from frasi import Encoder
+    from frasi.evaluate import paired_scores
+
+    with_prompts = Encoder.load(tiny_st_dir)
+    with_prompts.model.prompts, with_prompts.model.default_prompt_name = {"query": "hola mundo "}, "query"
+    with_prompts.save(tmp_path / "prompted")
+    config = _config(tmp_path / "prompted", sts_files, epochs=1, prompt=prompt)
+    result = train(config, tmp_path / "out")
+
+    saved = Encoder.load(tmp_path / "out")
+    assert saved.default_prompt == prompt
+    s1, s2 = [p[0] for p in PAIRS[4:]], [p[1] for p in PAIRS[4:]]
+    as_trained = paired_scores(saved.encode(s1, prompt=prompt), saved.encode(s2, prompt=prompt), metric="cosine")
+    np.testing.assert_allclose(result.test[0]["predicted"], as_trained, atol=1e-5)
+
+
 def test_bi_encoder_several_train_files_and_mnrl(tiny_st_dir, sts_files, tmp_path):
     positives = tmp_path / "positives.jsonl"
     positives.write_text("".join(json.dumps({"sentence1": a, "sentence2": b}) + "\n" for a, b, s in PAIRS if s > 4),

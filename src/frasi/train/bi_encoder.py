@@ -5,7 +5,9 @@ cosine against the score in [0, 1]) and ``mnrl`` (MultipleNegativesRankingLoss o
 pairs: unscored pairs, or scored pairs at or above ``mnrl_min_score``). The model is scored
 on the dev files (Spearman of the cosine) every ``eval_steps`` and at each epoch end; the
 best checkpoint is the one saved. Texts get the model's default prompt during training
-("query: " for e5), as :meth:`frasi.Encoder.encode` adds it at inference.
+("query: " for e5), as :meth:`frasi.Encoder.encode` adds it at inference. A ``prompt`` in the
+config replaces the model's prompts (``""`` removes them), so that the dev evaluation, the
+scores and the saved model encode texts as training did.
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ def train_bi_encoder(config: TrainConfig, output: str | Path, *, resume: bool = 
     model = encoder.model
     if config.max_seq_length is not None:
         model.max_seq_length = config.max_seq_length
+    if config.prompt is not None:
+        use_prompt(model, config.prompt)
     sizes = _run.freeze(model[0].auto_model, config)
     dev = _run.dev_pool(run.data.dev)
     evaluator = None
@@ -72,6 +76,17 @@ def train_bi_encoder(config: TrainConfig, output: str | Path, *, resume: bool = 
 
     return _run.save_result(run, trained, sizes, predict=predict, save=lambda folder: model.save(str(folder)),
                             what="fine-tuned bi-encoder")
+
+
+def use_prompt(model: Any, prompt: str) -> None:
+    """Make ``prompt`` the sentence-transformers ``model``'s prompt for every use (``""``: no prompts)."""
+    if not prompt:
+        model.prompts, model.default_prompt_name = {}, None
+        return
+    names = list(model.prompts or {}) or ["query", "passage"]
+    model.prompts = dict.fromkeys(names, prompt)
+    if model.default_prompt_name not in model.prompts:
+        model.default_prompt_name = names[0]
 
 
 def cosine_scores(encoder: Any, s1: list[str], s2: list[str], *, batch_size: int = 32) -> np.ndarray:
