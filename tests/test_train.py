@@ -159,6 +159,14 @@ def test_loss_logged_on_short_runs():
 # ---------------------------------------------------------------- the five architectures
 
 
+@pytest.mark.parametrize("architecture", ["bi-encoder", "siamese"])
+def test_warmup_ratio_one_warms_up_over_every_step(tiny_st_dir, sts_files, tmp_path, architecture):
+    config = _config(tiny_st_dir, sts_files, architecture=architecture, max_steps=4, warmup_ratio=1.0,
+                     dev_files=[], early_stopping_patience=None, scheduler="linear")
+    rates = [h["learning_rate"] for h in train(config, tmp_path / "out").history if "learning_rate" in h]
+    assert len(rates) == 4 and rates == sorted(rates) and rates[-1] < config.learning_rate
+
+
 def test_bi_encoder_trains_resumes_and_reloads(tiny_st_dir, sts_files, tmp_path, monkeypatch):
     config = _config(tiny_st_dir, sts_files, early_stopping_patience=5)
     result = train(config, tmp_path / "full")

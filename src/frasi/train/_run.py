@@ -205,6 +205,14 @@ def total_steps(config: TrainConfig, n_pairs: int) -> int:
     return max(1, math.ceil(config.epochs * math.ceil(n_pairs / config.batch_size)))
 
 
+def warmup_steps(config: TrainConfig, total: int) -> int:
+    """The warmup in optimizer steps, the same for every training path (transformers reads a
+    ``warmup_steps`` of 1.0 as one step, not as all of them)."""
+    import math
+
+    return math.ceil(config.warmup_ratio * total)
+
+
 class Progress:
     """A tqdm bar over optimizer steps with the running loss and ETA, shown when frasi logs INFO to a
     terminal; otherwise (a log file, a pipe) one INFO line every 5% of the steps with the same figures."""

@@ -26,6 +26,7 @@ def training_arguments(args_cls: type, run_: _run.Run, *, metric: str | None, **
     """The trainer's arguments from the run's config: checkpoints in ``work/checkpoints``, select on ``metric``."""
     config, work = run_.config, run_.work
     every = config.eval_steps
+    total = _run.total_steps(config, len(run_.data.train))
     strategy = "steps" if every else "epoch"
     evaluate = metric is not None
     return args_cls(
@@ -35,7 +36,7 @@ def training_arguments(args_cls: type, run_: _run.Run, *, metric: str | None, **
         per_device_train_batch_size=config.batch_size,
         per_device_eval_batch_size=max(config.batch_size, 32),
         learning_rate=config.learning_rate,
-        warmup_steps=config.warmup_ratio,  # transformers 5: a float below 1 is a ratio of the steps
+        warmup_steps=_run.warmup_steps(config, total),
         lr_scheduler_type=config.scheduler,
         weight_decay=config.weight_decay,
         seed=config.seed,
@@ -48,7 +49,7 @@ def training_arguments(args_cls: type, run_: _run.Run, *, metric: str | None, **
         load_best_model_at_end=evaluate,
         metric_for_best_model=metric,
         greater_is_better=True if evaluate else None,
-        logging_steps=_run.log_every(config, _run.total_steps(config, len(run_.data.train))),
+        logging_steps=_run.log_every(config, total),
         report_to="none",
         disable_tqdm=True,
         use_cpu=True,

@@ -119,7 +119,7 @@ def fit(model: Any, data: TrainingData, config: TrainConfig, work: Path, *, resu
     total = _run.total_steps(config, n)
     optimizer = _optimizer(model, config)
     scheduler = transformers.get_scheduler(config.scheduler, optimizer,
-                                           num_warmup_steps=round(config.warmup_ratio * total),
+                                           num_warmup_steps=_run.warmup_steps(config, total),
                                            num_training_steps=total)
     dev = _run.dev_pool(data.dev)
     state: dict[str, Any] = {"step": 0, "best_metric": None, "best_step": None, "bad_evals": 0, "history": []}
@@ -150,6 +150,7 @@ def fit(model: Any, data: TrainingData, config: TrainConfig, work: Path, *, resu
                 loss = torch.nn.functional.mse_loss(predicted, targets[idx])
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(_trainable(model).values(), 1.0)
+                rate = scheduler.get_last_lr()[0]  # the encoder's rate for this step, as transformers logs it
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
@@ -159,7 +160,7 @@ def fit(model: Any, data: TrainingData, config: TrainConfig, work: Path, *, resu
                 progress.update(step, float(np.mean(running[-every:])))
                 if step % every == 0 or step == total:
                     state["history"].append({"loss": round(float(np.mean(running[-every:])), 6),
-                                             "learning_rate": scheduler.get_last_lr()[0],
+                                             "learning_rate": rate,
                                              "epoch": round(step / per_epoch, 6), "step": step})
                 epoch_end = b == per_epoch - 1
                 if (config.eval_steps and step % config.eval_steps == 0) or epoch_end or step >= total:
