@@ -276,13 +276,40 @@ def test_seed_architecture_resumes_to_the_same_state(tiny_st_dir, sts_files, tmp
     _same_weights(tmp_path / "full", tmp_path / "resumed")
 
 
+def test_resume_refuses_changed_data(tiny_st_dir, sts_files, tmp_path, monkeypatch):
+    train_file = _write(tmp_path / "train.csv", PAIRS)
+    config = _config(tiny_st_dir, sts_files, architecture="siamese", train_files=[str(train_file)])
+
+    def interrupt(step: int) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_module, "after_checkpoint", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "out")
+    monkeypatch.undo()
+    _write(train_file, PAIRS[:-1])
+    with pytest.raises(InputError, match="data files changed.*n_train_pairs"):
+        train(config, tmp_path / "out", resume=True)
+
+
+def test_an_undefined_dev_score_never_becomes_the_best(tiny_st_dir, sts_files, tmp_path, monkeypatch):
+    from frasi.train import loop
+
+    scores = iter([-0.5, None, None, -0.7])
+    monkeypatch.setattr(loop, "_dev_scores", lambda *a: {"eval_dev_spearman": (s := next(scores)),
+                                                          "eval_dev_pearson": s})
+    config = _config(tiny_st_dir, sts_files, architecture="siamese", max_steps=4, eval_steps=1)
+    result = train(config, tmp_path / "out")
+    assert result.record["training"]["best_step"] == 1
+
+
 # ---------------------------------------------------------------- compare and the CLI
 
 
 def test_compare_writes_the_report(tiny_st_dir, sts_files, tmp_path):
     from frasi.train import compare
 
-    config = _config(tiny_st_dir, sts_files, epochs=1)
+    config = _config(tiny_st_dir, sts_files, epochs=1, max_train_pairs=8)
     result = compare(config, tmp_path / "report", architectures=["bi-encoder", "siamese"], seeds=[1, 2])
     names = {p.name for p in (tmp_path / "report").iterdir()}
     assert {"report.md", "report.csv", "report.json", "learning_curves.png", "models",
@@ -294,6 +321,13 @@ def test_compare_writes_the_report(tiny_st_dir, sts_files, tmp_path):
     again = compare(config, tmp_path / "report", architectures=["bi-encoder", "siamese"], seeds=[1, 2],
                     resume=True, plots=False)  # finished models are reused
     assert [r["spearman"] for r in again.rows] == [r["spearman"] for r in result.rows]
+    records = [json.loads((tmp_path / "report" / "models" / f"siamese-seed{seed}" / "frasi_run.json")
+                          .read_text(encoding="utf-8")) for seed in (1, 2)]
+    assert records[0]["data"]["train_pairs_sha256"] == records[1]["data"]["train_pairs_sha256"]  # same sample
+    assert records[0]["config"]["data_seed"] == config.seed
+    with pytest.raises(InputError, match="trained with other settings.*epochs"):
+        compare(config.replace(epochs=2), tmp_path / "report", architectures=["bi-encoder"], seeds=[1],
+                resume=True, plots=False)
 
 
 def test_cli_train_and_errors(tiny_st_dir, sts_files, tmp_path, capsys):

@@ -35,6 +35,7 @@ logger = logging.getLogger(__name__)
 
 RUN_FILE = "frasi_run.json"
 _CONFIG_FILE = "train_config.json"
+_DATA_FILE = "train_data.json"  # the data hashes the run started with
 
 
 def require_training(purpose: str) -> None:
@@ -69,7 +70,7 @@ def start(config: TrainConfig, output: str | Path, *, resume: bool, function: st
     data = load_training_data(config)
     logger.info("training data: %d pairs from %d file(s); %d dev and %d test file(s)", len(data.train),
                 len(config.train_files), len(data.dev), len(data.test))
-    target, work, resuming = prepare_output(config, output, resume=resume)
+    target, work, resuming = prepare_output(config, output, resume=resume, data=data.summary())
     set_threads(config)
     return Run(config, data, target, work, resuming)
 
@@ -102,8 +103,12 @@ def work_folder(output: Path) -> Path:
     return output.with_name(output.name + ".partial")
 
 
-def prepare_output(config: TrainConfig, output: str | Path, *, resume: bool) -> tuple[Path, Path, bool]:
-    """Check ``output`` and its work folder before any slow work; return (output, work, resuming)."""
+def prepare_output(config: TrainConfig, output: str | Path, *, resume: bool,
+                   data: dict[str, Any] | None = None) -> tuple[Path, Path, bool]:
+    """Check ``output`` and its work folder before any slow work; return (output, work, resuming).
+
+    Resuming needs the config the run started with and, when given, the same ``data`` summary
+    (file and training-pair hashes)."""
     target = check_output_folder(Path(output).expanduser(), what="trained model")
     work = work_folder(target)
     saved = work / _CONFIG_FILE
@@ -117,6 +122,13 @@ def prepare_output(config: TrainConfig, output: str | Path, *, resume: bool) -> 
         if changed:
             raise InputError(f"cannot resume {work}: the config differs in {', '.join(changed)}; resume with the "
                              "same settings, or delete that folder to start again")
+        saved_data = work / _DATA_FILE
+        if data is not None and saved_data.is_file():
+            before = json.loads(saved_data.read_text(encoding="utf-8"))
+            changed = sorted(k for k in set(before) | set(data) if before.get(k) != data.get(k))
+            if changed:
+                raise InputError(f"cannot resume {work}: the data files changed since the run started "
+                                 f"({', '.join(changed)} differ); restore them, or delete that folder to start again")
         logger.info("resuming the run in %s", work)
         return target, work, True
     if resume:
@@ -128,6 +140,8 @@ def prepare_output(config: TrainConfig, output: str | Path, *, resume: bool) -> 
         shutil.rmtree(work)
     work.mkdir()
     write_json(saved, config.to_dict())
+    if data is not None:
+        write_json(work / _DATA_FILE, data)
     return target, work, False
 
 
@@ -138,8 +152,8 @@ def finish(work: Path) -> None:
 def discard_unstarted(work: Path) -> None:
     """Remove ``work`` if it holds no checkpoint yet (only the config): a run that failed
     before its first checkpoint leaves nothing to resume, and must not block the next run."""
-    saved = work / _CONFIG_FILE
-    if work.is_dir() and not any(p.is_file() and p != saved for p in work.rglob("*")):
+    started = {work / _CONFIG_FILE, work / _DATA_FILE}
+    if work.is_dir() and not any(p.is_file() and p not in started for p in work.rglob("*")):
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -16,6 +16,7 @@ model size and scoring speed. Selection uses dev only; the report says so. With
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -46,11 +47,15 @@ class CompareResult:
 
 
 def _configs(config: TrainConfig, architectures: list[str], seeds: list[int]) -> list[tuple[str, TrainConfig]]:
+    """One config per (architecture, seed); every run samples its training pairs (``max_train_pairs``)
+    with the same data seed, so the seeds vary the training only."""
+    data_seed = config.seed if config.data_seed is None and config.max_train_pairs is not None else config.data_seed
     runs = []
     for arch in architectures:
         loss = config.loss if arch == config.architecture else None
         for seed in seeds:
-            runs.append((f"{arch}-seed{seed}", config.replace(architecture=arch, loss=loss, seed=seed)))
+            runs.append((f"{arch}-seed{seed}",
+                         config.replace(architecture=arch, loss=loss, seed=seed, data_seed=data_seed)))
     return runs
 
 
@@ -107,6 +112,7 @@ def compare(config: TrainConfig, output: str | Path, *, architectures: list[str]
         if folder.is_dir() and (folder / _run.RUN_FILE).is_file():
             if not resume:
                 raise OutputError(f"{folder} already holds a trained model; pass resume=True (--resume) to reuse it")
+            _check_reusable(folder, run_config)
             logger.info("reusing the trained model in %s", folder)
         else:
             from . import train
@@ -258,6 +264,19 @@ def _write_report(target: Path, report: dict[str, Any], rows: list[dict[str, Any
     write_text(target / "report.csv", buffer.getvalue())
 
 
+def _check_reusable(folder: Path, config: TrainConfig) -> None:
+    """Refuse to reuse a trained model whose recorded config is not ``config`` (a resumed
+    comparison must not mix models trained with other settings)."""
+    from . import _run
+
+    recorded = json.loads((folder / _run.RUN_FILE).read_text(encoding="utf-8")).get("config", {})
+    wanted = config.to_dict()
+    changed = sorted(k for k in set(recorded) | set(wanted) if recorded.get(k) != wanted.get(k))
+    if changed:
+        raise InputError(f"cannot resume: {folder} was trained with other settings ({', '.join(changed)} differ); "
+                         "resume with the same settings, or delete that model folder to train it again")
+
+
 def _write_plots(target: Path, models: dict[str, dict[str, Any]], data: Any) -> None:
     from frasi.io import write_bytes
 
@@ -270,6 +289,8 @@ def _write_plots(target: Path, models: dict[str, dict[str, Any]], data: Any) -> 
     for name, m in models.items():
         tests = m["record"].get("metrics", {}).get("test", [])
         if tests:
-            title = f"{name} on {Path(tests[0]['source']).name}: Spearman {tests[0]['spearman']:.2f}"
+            spearman = tests[0]["spearman"]
+            score = "undefined (constant predictions)" if spearman is None else f"{spearman:.2f}"
+            title = f"{name} on {Path(tests[0]['source']).name}: Spearman {score}"
             write_bytes(target / f"scatter-{name}.png", scatter_png(tests[0]["predicted"], gold, title=title))
     logger.debug("plots written in %.1f s", time.perf_counter() - start)

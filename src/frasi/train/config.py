@@ -75,7 +75,8 @@ class TrainConfig:
     seed: int = 42
     threads: int | None = None  # torch CPU threads (None: torch's default)
     prompt: str | None = None  # bi-encoders: None keeps the model's prompts ("query: " for e5); a text replaces them
-    max_train_pairs: int | None = None  # use only the first N training pairs (quick runs)
+    max_train_pairs: int | None = None  # train on a seeded sample of N pairs (quick runs)
+    data_seed: int | None = None  # the seed of that sample; None: ``seed``
     mnrl_min_score: float = 0.8  # mnrl: scored pairs at or above this normalized score are positives
 
     def __post_init__(self) -> None:
@@ -113,7 +114,7 @@ class TrainConfig:
         if not isinstance(self.freeze_embeddings, bool):
             raise InputError(f"freeze_embeddings must be true or false, got {self.freeze_embeddings!r}")
         for name, low in (("max_steps", 1), ("max_seq_length", 8), ("eval_steps", 1),
-                          ("early_stopping_patience", 1), ("threads", 1), ("max_train_pairs", 2)):
+                          ("early_stopping_patience", 1), ("threads", 1), ("max_train_pairs", 2), ("data_seed", 0)):
             if getattr(self, name) is not None:
                 _integer(self, name, low=low)
         if self.prompt is not None and not isinstance(self.prompt, str):

@@ -37,6 +37,15 @@ class Pairs:
     def pairs(self) -> list[list[str]]:
         return [[a, b] for a, b in zip(self.sentences1, self.sentences2)]
 
+    def sha256(self) -> str:
+        """A hash of the pairs and their targets, in order."""
+        import hashlib
+        import json
+
+        targets = None if self.targets is None else [float(x) for x in self.targets]
+        content = {"sentence1": self.sentences1, "sentence2": self.sentences2, "targets": targets}
+        return hashlib.sha256(json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode("utf-8")).hexdigest()
+
 
 @dataclass(frozen=True)
 class TrainingData:
@@ -45,8 +54,10 @@ class TrainingData:
     test: list[Any]  # STSData, one per test file
 
     def summary(self) -> dict[str, Any]:
-        """Sources, sizes and sha256 of every file (what the run record keeps)."""
+        """Sources, sizes and sha256 of every file, and the sha256 of the training pairs actually used
+        (after sampling and filtering): what the run record keeps."""
         return {"train": self.train.summaries, "n_train_pairs": len(self.train),
+                "train_pairs_sha256": self.train.sha256(),
                 "dev": [d.summary() for d in self.dev], "test": [t.summary() for t in self.test]}
 
 
@@ -62,7 +73,8 @@ def load_training_data(config: TrainConfig) -> TrainingData:
     targets = None if any(p.targets is None for p in parts) else np.concatenate([p.targets for p in parts])
     if config.max_train_pairs is not None and config.max_train_pairs < len(s1):
         # A seeded sample, so that a short run still sees every language of the train files.
-        keep = np.sort(np.random.default_rng(config.seed).permutation(len(s1))[: config.max_train_pairs])
+        seed = config.seed if config.data_seed is None else config.data_seed
+        keep = np.sort(np.random.default_rng(seed).permutation(len(s1))[: config.max_train_pairs])
         s1, s2 = [s1[i] for i in keep], [s2[i] for i in keep]
         targets = None if targets is None else targets[keep]
     if len(s1) < 2:
