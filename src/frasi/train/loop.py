@@ -98,12 +98,15 @@ def _optimizer(model: Any, config: TrainConfig) -> Any:
     return _run.adamw(_trainable(model).items(), config, is_head=lambda name: name.startswith("head."))
 
 
-def _dev_scores(model: Any, dev: tuple[list[str], list[str], list[float]], batch_size: int) -> dict[str, float]:
+def _dev_scores(model: Any, dev: tuple[list[str], list[str], list[float]],
+               batch_size: int) -> dict[str, float | None]:
+    """Dev Spearman and Pearson in [-1, 1]; None where undefined (constant predictions)."""
     from frasi.evaluate import sts_metrics
 
     predicted = model.predict(dev[0], dev[1], batch_size=batch_size, show_progress=False)
     metrics = sts_metrics(predicted, dev[2], n_bootstrap=0)["metrics"]
-    return {"eval_dev_spearman": (metrics["spearman"] or 0.0) / 100, "eval_dev_pearson": (metrics["pearson"] or 0.0) / 100}
+    return {f"eval_dev_{name}": None if metrics[name] is None else metrics[name] / 100
+            for name in ("spearman", "pearson")}
 
 
 def fit(model: Any, data: TrainingData, config: TrainConfig, work: Path, *, resuming: bool) -> dict[str, Any]:
@@ -178,6 +181,10 @@ def fit(model: Any, data: TrainingData, config: TrainConfig, work: Path, *, resu
             "best_step": state["best_step"], "best_dev": state["best_metric"], "history": state["history"]}
 
 
+def _percent(value: float | None) -> str:
+    return "undefined" if value is None else f"{100 * value:.2f}"
+
+
 def _evaluate_and_checkpoint(model: Any, config: TrainConfig, dev: Any, state: dict[str, Any], optimizer: Any,
                              scheduler: Any, best: Path, last: Path, per_epoch: int) -> bool:
     """Score dev, keep the best state, write the checkpoint; return whether to stop early."""
@@ -188,12 +195,14 @@ def _evaluate_and_checkpoint(model: Any, config: TrainConfig, dev: Any, state: d
     if dev is not None:
         scores = _dev_scores(model, dev, max(config.batch_size, 32))
         model.train()
-        state["history"].append({**{k: round(v, 6) for k, v in scores.items()},
+        state["history"].append({**{k: None if v is None else round(v, 6) for k, v in scores.items()},
                                  "epoch": round(step / per_epoch, 6), "step": step})
-        logger.info("step %d (epoch %.2f): dev spearman %.2f, pearson %.2f", step, step / per_epoch,
-                    100 * scores["eval_dev_spearman"], 100 * scores["eval_dev_pearson"])
+        logger.info("step %d (epoch %.2f): dev spearman %s, pearson %s", step, step / per_epoch,
+                    *(_percent(scores[f"eval_dev_{name}"]) for name in ("spearman", "pearson")))
         metric = scores["eval_dev_spearman"]
-        if state["best_metric"] is None or metric > state["best_metric"]:
+        # An undefined score (constant predictions) never beats a defined one.
+        better = metric is not None and (state["best_metric"] is None or metric > state["best_metric"])
+        if better or state["best_step"] is None:
             state.update(best_metric=metric, best_step=step, bad_evals=0)
             _save_state(model, best)
         else:
