@@ -112,11 +112,14 @@ def _config_options(params: dict[str, Any]) -> dict[str, Any]:
     return {_CONFIG_FIELDS.get(name, name): value for name, value in params.items() if name not in _NOT_CONFIG}
 
 
-def _train(architecture: str | None, params: dict[str, Any]) -> None:
+def _train(architecture: str | None, params: dict[str, Any], *, allowed: tuple[str, ...] = ()) -> None:
     from frasi.train import train
 
     setup_logging(params["quiet"])
     config = build_config(params["config_file"], architecture=architecture, **_config_options(params))
+    if allowed and config.architecture not in allowed:
+        raise InputError(f"{params['config_file']} sets architecture = {config.architecture!r}; this command trains "
+                         f"{', '.join(allowed)} (pass --arch, or use frasi train {config.architecture})")
     _show(train(config, params["output"], resume=params["resume"]), params["as_json"], params["quiet"])
 
 
@@ -170,7 +173,7 @@ def train_architecture(
     if arch is not None and arch not in HEAD_ARCHITECTURES:
         raise InputError(f"--arch must be one of {', '.join(HEAD_ARCHITECTURES)}; got {arch!r} (the bi-encoder and "
                          "cross-encoder have their own commands)")
-    _train(arch, params)
+    _train(arch, params, allowed=HEAD_ARCHITECTURES)
 
 
 @app.command("compare")
