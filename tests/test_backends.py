@@ -269,6 +269,59 @@ def test_damaged_export_is_redone(tiny_st_dir, tmp_path, monkeypatch):
     np.testing.assert_array_equal(again.encode(TEXTS), encoder.encode(TEXTS))
 
 
+def test_export_damaged_in_place_is_redone(tiny_st_dir, tmp_path, monkeypatch, caplog):
+    """Same size, different bytes: the recorded SHA-256 catches it (the file's mtime moved)."""
+    calls = _count_exports(monkeypatch)
+    encoder = Encoder.load(tiny_st_dir, backend="onnx", cache=tmp_path)
+    model_file = encoder._runtime.folder / "model.onnx"
+    data = bytearray(model_file.read_bytes())
+    data[len(data) // 2 : len(data) // 2 + 64] = bytes(64)
+    model_file.write_bytes(bytes(data))
+    with caplog.at_level(logging.WARNING, logger="frasi"):
+        again = Encoder.load(tiny_st_dir, backend="onnx", cache=tmp_path)
+    assert calls == ["onnx", "onnx"] and "model.onnx is damaged (its SHA-256 changed)" in caplog.text
+    np.testing.assert_array_equal(again.encode(TEXTS), encoder.encode(TEXTS))
+
+
+@pytest.mark.parametrize("content", ["[1, 2]", '{"format": 2}'])
+def test_malformed_manifest_means_stale(tiny_st_dir, tmp_path, monkeypatch, content):
+    calls = _count_exports(monkeypatch)
+    encoder = Encoder.load(tiny_st_dir, backend="onnx", cache=tmp_path)
+    (encoder._runtime.folder / "manifest.json").write_text(content, encoding="utf-8")
+    Encoder.load(tiny_st_dir, backend="onnx", cache=tmp_path)
+    assert calls == ["onnx", "onnx"]
+
+
+def test_runtime_version_of_a_build_installed_under_another_name(monkeypatch):
+    import importlib.metadata
+
+    import onnxruntime
+
+    real = importlib.metadata.version
+
+    def version(name):
+        if name == "onnxruntime":  # as if installed as onnxruntime-gpu or -openvino
+            raise importlib.metadata.PackageNotFoundError(name)
+        return real(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", version)
+    assert export_module.runtime_version("onnxruntime") == onnxruntime.__version__
+
+
+def test_runtime_truncates_on_the_side_the_tokenizer_does(tiny_st_dir, tmp_path):
+    import shutil
+
+    model = shutil.copytree(tiny_st_dir, tmp_path / "model")
+    config_file = model / "tokenizer_config.json"
+    config = json.loads(config_file.read_text(encoding="utf-8"))
+    config_file.write_text(json.dumps({**config, "truncation_side": "left"}), encoding="utf-8")
+    torch_encoder = Encoder.load(model)
+    assert torch_encoder.model.tokenizer.truncation_side == "left"
+    runtime = Encoder.load(model, backend="onnx", cache=tmp_path / "cache")
+    long = LONG + " fin del texto"
+    np.testing.assert_allclose(runtime.encode([long]), torch_encoder.encode([long]), atol=1e-4)
+
+
 # ---------------------------------------------------------------- failures and fallback
 
 
@@ -304,6 +357,18 @@ def test_failed_export_is_a_clear_error(tiny_st_dir, tmp_path, monkeypatch):
         Encoder.load(tiny_st_dir, backend="onnx", cache=tmp_path)
     assert Encoder.load(tiny_st_dir, backend="onnx", fallback="torch", cache=tmp_path).backend == "torch"
     assert not [p for p in (tmp_path / "backends").rglob("*") if p.is_file()]  # nothing half-written
+
+
+@pytest.mark.parametrize(("backend", "step"), [("onnx-int8", "_quantize_from"), ("openvino", "_to_openvino")])
+def test_a_failing_converter_or_quantizer_is_a_clear_error(tiny_st_dir, tmp_path, monkeypatch, backend, step):
+    def broken(*args, **kwargs):
+        raise RuntimeError("converter blew up\nlong traceback")
+
+    monkeypatch.setattr(export_module, step, broken)
+    with pytest.raises(ModelLoadError, match=rf"cannot export tiny-st for the {backend} backend \(RuntimeError: "
+                                             r"converter blew up\); use backend='torch'$"):
+        Encoder.load(tiny_st_dir, backend=backend, cache=tmp_path)
+    assert Encoder.load(tiny_st_dir, backend=backend, fallback="torch", cache=tmp_path).backend == "torch"
 
 
 def test_export_that_disagrees_with_torch_is_refused(tiny_st_dir, tmp_path, monkeypatch):

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import importlib
 import importlib.metadata
 import json
 import logging
@@ -92,10 +93,25 @@ class Artefact:
         return self.manifest["model"]
 
 
+_DISTRIBUTIONS = {  # the names a runtime may be installed under
+    "onnxruntime": ("onnxruntime", "onnxruntime-gpu", "onnxruntime-openvino", "onnxruntime-directml"),
+    "openvino": ("openvino",),
+    "torch": ("torch",),
+}
+
+
 def runtime_version(runtime: str) -> str:
-    """The installed version of a runtime's distribution, read without importing it."""
-    dist = {"onnxruntime": "onnxruntime", "openvino": "openvino", "torch": "torch"}[runtime]
-    return importlib.metadata.version(dist)
+    """The installed version of a runtime, read from its distribution's metadata (no import)
+    or, for a build installed under another name, from the module itself."""
+    for dist in _DISTRIBUTIONS[runtime]:
+        try:
+            return importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    try:
+        return str(importlib.import_module(runtime).__version__)
+    except (ImportError, AttributeError) as exc:
+        raise ModelLoadError(f"cannot tell which version of {runtime} is installed ({exc}); reinstall it") from None
 
 
 def artefact_folder(resolved: ResolvedModel, spec: BackendSpec, *, cache: Path | None = None) -> Path:
@@ -127,9 +143,15 @@ def load_artefact(resolved: ResolvedModel, spec: BackendSpec, *, cache: Path | N
             else:
                 logger.info("exporting %s for the %s backend (once; cached in %s)", resolved.name, spec.name, folder)
             return Artefact(folder, _build(folder, resolved, spec, cache=cache))
+    except FrasiError:
+        raise
     except OSError as exc:
         raise OutputError(f"cannot write the {spec.name} export to {folder} ({exc}); set FRASI_CACHE to a "
                           "writable folder") from exc
+    except Exception as exc:  # noqa: BLE001 - a converter, quantizer or runtime failing inside the export
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ModelLoadError(f"cannot export {resolved.name} for the {spec.name} backend ({type(exc).__name__}: "
+                             f"{reason}); use backend='torch'") from exc
 
 
 # ---------------------------------------------------------------- freshness
@@ -181,15 +203,29 @@ def _check(folder: Path, resolved: ResolvedModel, spec: BackendSpec) -> tuple[di
         return None, "no export yet"
     except (OSError, ValueError) as exc:
         return None, f"unreadable manifest ({exc})"
+    if not isinstance(manifest, dict):
+        return None, "unreadable manifest (not a mapping)"
     expected = {"format": EXPORT_FORMAT, "backend": spec.name, "runtime_version": runtime_version(spec.runtime)}
     for key, value in expected.items():
         if manifest.get(key) != value:
             return manifest, f"{key} is {manifest.get(key)!r}, expected {value!r}"
-    for name, entry in manifest.get("files", {}).items():
+    try:
+        return manifest, _files_damaged(folder, manifest["files"]) or _source_changed(
+            resolved.path, manifest["source"]["files"])
+    except (KeyError, TypeError, AttributeError) as exc:
+        return None, f"unreadable manifest ({type(exc).__name__}: {exc})"
+
+
+def _files_damaged(folder: Path, recorded: dict[str, dict[str, Any]]) -> str | None:
+    """Which exported file is missing or no longer what was written, or None. A file whose
+    mtime moved is hashed again (manifests from before per-file hashes check sizes only)."""
+    for name, entry in recorded.items():
         file = folder / name
         if not file.is_file() or file.stat().st_size != entry["size"]:
-            return manifest, f"{name} is missing or damaged"
-    return manifest, _source_changed(resolved.path, manifest.get("source", {}).get("files", {}))
+            return f"{name} is missing or damaged"
+        if "sha256" in entry and file.stat().st_mtime_ns != entry["mtime_ns"] and sha256_file(file) != entry["sha256"]:
+            return f"{name} is damaged (its SHA-256 changed)"
+    return None
 
 
 # ---------------------------------------------------------------- building
@@ -212,7 +248,8 @@ def _build(folder: Path, resolved: ResolvedModel, spec: BackendSpec, *, cache: P
             "runtime_version": runtime_version(spec.runtime), "variant": spec.variant,
             "frasi_version": _frasi_version(), "created": _dt.datetime.now(_dt.UTC).isoformat(),
             "export": details, "model": settings, "source": source,
-            "files": {p.name: {"size": p.stat().st_size} for p in sorted(tmp.iterdir())},
+            "files": {p.name: {"size": p.stat().st_size, "mtime_ns": p.stat().st_mtime_ns, "sha256": sha256_file(p)}
+                      for p in sorted(tmp.iterdir())},
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         tmp.chmod(0o755)
@@ -296,6 +333,7 @@ def model_settings(st: SentenceTransformer, resolved: ResolvedModel) -> dict[str
         "hidden_size": int(first.get_embedding_dimension()),
         "pad_id": int(tokenizer.pad_token_id or 0),
         "clean_up_spaces": bool(getattr(tokenizer, "clean_up_tokenization_spaces", False)),
+        "truncation_side": str(getattr(tokenizer, "truncation_side", "right")),
         "token_type_ids": "token_type_ids" in tokenizer.model_input_names,
         "modules": [type(m).__name__ for m in st],
     }
@@ -428,7 +466,8 @@ def _verify(folder: Path, spec: BackendSpec, settings: dict[str, Any], reference
     from .runtime import open_backend
     from .tokenizer import FastTokenizer
 
-    tokenizer = FastTokenizer(folder / "tokenizer.json", max_length=settings["max_length"])
+    tokenizer = FastTokenizer(folder / "tokenizer.json", max_length=settings["max_length"],
+                              truncation_side=settings.get("truncation_side", "right"))
     backend = open_backend(spec, folder / MODEL_FILES[spec.runtime][0], threads=1)
     ids = tokenizer.ids(PROBE_TEXTS)
     width = max(map(len, ids))

@@ -117,7 +117,8 @@ def load_runtime(resolved: ResolvedModel, spec: BackendSpec, *, threads: int | N
     artefact = load_artefact(resolved, spec, cache=cache)
     settings = artefact.settings
     tokenizer = FastTokenizer(artefact.folder / "tokenizer.json", max_length=settings["max_length"],
-                              clean_up_spaces=settings.get("clean_up_spaces", False))
+                              clean_up_spaces=settings.get("clean_up_spaces", False),
+                              truncation_side=settings.get("truncation_side", "right"))
     backend = open_backend(spec, artefact.model_file, threads=threads)
     logger.debug("loaded %s with the %s backend (%d threads) from %s", resolved.name, spec.name, threads,
                  artefact.folder)

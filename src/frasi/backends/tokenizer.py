@@ -19,9 +19,11 @@ _CLEANUP = ((" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), ("
 
 
 class FastTokenizer:
-    """A ``tokenizer.json`` with truncation at ``max_length`` on request and no padding."""
+    """A ``tokenizer.json`` with truncation at ``max_length`` on request (cutting the end, or the
+    start when ``truncation_side`` is ``"left"``, as the model's transformers tokenizer does) and no padding."""
 
-    def __init__(self, path: Path, *, max_length: int, clean_up_spaces: bool = False) -> None:
+    def __init__(self, path: Path, *, max_length: int, clean_up_spaces: bool = False,
+                 truncation_side: str = "right") -> None:
         from tokenizers import Tokenizer
 
         self._tokenizer = Tokenizer.from_file(str(path))
@@ -31,6 +33,7 @@ class FastTokenizer:
         self._lock = threading.Lock()  # truncation is a setting of the shared Rust object
         self.max_length = max_length
         self.clean_up_spaces = clean_up_spaces
+        self.truncation_side = truncation_side
 
     def _encode(self, texts: list[str], *, add_special_tokens: bool, max_length: int | None) -> list[Any]:
         with self._lock:
@@ -38,7 +41,7 @@ class FastTokenizer:
                 if max_length is None:
                     self._tokenizer.no_truncation()
                 else:
-                    self._tokenizer.enable_truncation(max_length)
+                    self._tokenizer.enable_truncation(max_length, direction=self.truncation_side)
                 self._truncating = max_length
             return self._tokenizer.encode_batch(texts, add_special_tokens=add_special_tokens)
 
