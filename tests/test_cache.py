@@ -128,6 +128,18 @@ def test_eviction_drops_least_recently_used_entries(tmp_path):
     cache.close()
 
 
+def test_eviction_ends_when_the_counters_run_ahead_of_the_rows(tmp_path):
+    cache = EmbeddingCache(tmp_path / "small.sqlite", max_bytes=100_000)
+    cache.put_many(_ns(), ["a", "b"], np.ones((2, 384), np.float32))
+    connection = sqlite3.connect(cache.path)
+    with connection:
+        connection.execute("UPDATE namespaces SET bytes = bytes + 10000000")  # counters wrong, rows few
+    connection.close()
+    cache.put_many(_ns(), ["c"], np.ones((1, 384), np.float32))  # evicts every row, then stops
+    assert cache.get_many(_ns(), ["a", "b", "c"]) == [None, None, None]
+    cache.close()
+
+
 # ---------------------------------------------------------------- damage
 
 
@@ -383,33 +395,40 @@ def test_weights_fingerprint_follows_changes_in_memory(tiny_st_dir):
     assert weights_fingerprint(encoder.model) != before
 
 
-class _RuntimeEncoder:
-    """What an Encoder with a runtime backend shows; its torch model must not be touched."""
-
-    name, backend, max_length, dimension, normalizes = "tiny", "onnx", 64, 32, False
-    encode = Encoder.encode  # the same options
-
-    def __init__(self, path):
-        self.path = path
-
-    @property
-    def backend_info(self):
-        return {"backend": "onnx", "runtime": "onnxruntime", "version": "test", "variant": "fp32"}
-
-    @property
-    def model(self):
-        raise AssertionError("the namespace of a runtime backend must not load the torch model")
-
-    def resolve_prompt(self, prompt_name=None, prompt=None):
-        return prompt or ""
-
-
-def test_runtime_backends_have_their_own_namespace_without_loading_torch(tiny_st_dir, store):
-    runtime = namespace_for(_RuntimeEncoder(tiny_st_dir), cache=store)
+def test_runtime_backends_have_their_own_namespace_without_loading_torch(tiny_st_dir, store, tmp_path):
+    runtime = Encoder.load(tiny_st_dir, backend="onnx", cache=tmp_path / "exports")
+    namespace = namespace_for(runtime, cache=store)
+    assert runtime._model is None  # keyed by its export's manifest: the torch model is never loaded
     torch_one = namespace_for(Encoder.load(tiny_st_dir), cache=store)
-    assert runtime.description["model"] == torch_one.description["model"]  # same folder
-    assert runtime.description["backend"] == "onnx" and runtime.description["runtime"]["variant"] == "fp32"
-    assert runtime.id != torch_one.id
+    assert namespace.description["model"].startswith("export:")
+    assert namespace.description["backend"] == "onnx" and namespace.description["runtime"]["variant"] == "fp32"
+    assert namespace.id != torch_one.id
+
+
+def test_a_folder_changed_after_loading_is_keyed_by_the_weights_in_memory(tiny_st_dir, tmp_path, store, caplog):
+    import shutil
+
+    model = shutil.copytree(tiny_st_dir, tmp_path / "model")
+    encoder = Encoder.load(model)
+    assert namespace_for(encoder, cache=store).description["model"].startswith("files:")
+    config = model / "config_sentence_transformers.json"  # the folder changes under the loaded encoder
+    config.write_text(config.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="frasi"):
+        key = namespace_for(encoder, cache=store).description["model"]
+    assert key == "weights:" + weights_fingerprint(encoder.model)
+    assert "changed on disk after it was loaded" in caplog.text
+    assert namespace_for(Encoder.load(model), cache=store).description["model"].startswith("files:")
+    encoder.model = Encoder.load(model).model  # a replaced model no longer comes from the folder
+    assert encoder.path is None
+
+
+def test_vectors_with_nan_are_not_stored(store, caplog):
+    vectors = np.array([[np.nan, 1.0], [1.0, 2.0]], dtype=np.float32)
+    with caplog.at_level(logging.WARNING, logger="frasi"):
+        store.put_many(_ns(), ["bad", "good"], vectors)
+    bad, good = store.get_many(_ns(), ["bad", "good"])
+    assert bad is None and good.tolist() == [1.0, 2.0]
+    assert "not caching 1 vector(s) with NaN" in caplog.text
 
 
 # ---------------------------------------------------------------- real model

@@ -68,6 +68,7 @@ DEFAULT_MAX_BYTES = 1 << 30
 BUSY_TIMEOUT_S = 30.0
 EVICT_TO = 0.9  # after eviction, the stored vectors take at most this fraction of the limit
 _CHUNK = 500  # keys per SELECT ... IN (...), rows per write transaction
+_BOOKKEEPING_WAIT_MS = 50  # how long a read waits to record its access times before skipping that
 _PAGE_SIZE = 16384  # a 384-d float32 row is ~1.6 KB: 4 KB pages would hold only two
 _LIBRARIES = ("torch", "transformers", "sentence-transformers", "tokenizers", "onnxruntime", "openvino")
 # Encode options that do not change the float32 vectors, or that encode applies after the cache lookup.
@@ -211,13 +212,36 @@ def encoder_fingerprint(encoder: Encoder, *, cache: EmbeddingCache | None = None
     """Identify the model behind ``encoder``: its folder's files when ``encoder.path`` names
     a folder (fast after the first call), else its weights and tokenizer in memory.
 
-    The folder is trusted to hold what is loaded: after changing a loaded model's weights
-    in memory, save it (or load the encoder without a path) before caching its vectors.
+    An encoder on a runtime backend is identified by the source files its export records.
+    An encoder whose folder changed on disk since it was loaded is identified by its weights
+    in memory. Changing a loaded model's weights in memory is not noticed: save it (or
+    replace ``encoder.model``, which drops its path) before caching its vectors.
     """
     path = getattr(encoder, "path", None)
+    runtime = getattr(encoder, "_runtime", None)
+    if runtime is not None:  # the source files the export was made from, as its manifest recorded them
+        files = {name: entry["sha256"] for name, entry in runtime.manifest["source"]["files"].items()}
+        return "export:" + hashlib.sha256(json.dumps(files, sort_keys=True).encode("utf-8")).hexdigest()
     if path is not None and Path(path).is_dir():
-        return "files:" + model_fingerprint(path, cache=cache)
+        loaded = getattr(encoder, "files_at_load", None)
+        if loaded is None or loaded == folder_state(path):
+            return "files:" + model_fingerprint(path, cache=cache)
+        logger.warning("the files of %s changed on disk after it was loaded; its cached vectors are keyed by the "
+                       "weights in memory", path)
     return "weights:" + weights_fingerprint(encoder.model)
+
+
+def folder_state(path: str | os.PathLike[str]) -> tuple[tuple[str, int, int], ...]:
+    """(relative path, size, mtime) of the files :func:`model_fingerprint` reads: cheap to take at
+    load time and to compare later, to tell whether a folder still holds what was loaded."""
+    folder = Path(path)
+    if not folder.is_dir():
+        return ()
+    state = []
+    for relative, file in _model_files(folder):
+        stat = file.stat()  # follows links, as the hashes do
+        state.append((relative, stat.st_size, stat.st_mtime_ns))
+    return tuple(state)
 
 
 def model_fingerprint(path: str | os.PathLike[str], *, cache: EmbeddingCache | None = None) -> str:
@@ -407,13 +431,16 @@ class EmbeddingCache:
                 logger.warning("the embedding cache %s held %d damaged entries (checksum or length mismatch); "
                                "they were dropped and will be recomputed", self.path, len(bad))
             if bad or stale:  # bookkeeping only: a read-only or busy cache still serves its entries
-                try:
+                try:  # at once or not at all: a hit never waits for another process's write
+                    conn.execute(f"PRAGMA busy_timeout = {_BOOKKEEPING_WAIT_MS}")
                     with _transaction(conn):
                         conn.executemany("DELETE FROM vectors WHERE id = ? AND checksum = ?", list(bad.items()))
                         conn.executemany("UPDATE vectors SET last_access = ? WHERE id = ?",
                                          [(now, i) for i in stale])
                 except sqlite3.OperationalError as exc:
                     logger.debug("could not update the embedding cache %s after reading: %s", self.path, exc)
+                finally:
+                    conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
         return out
 
     def put_many(self, namespace: Namespace, texts: Sequence[str], vectors: Any) -> None:
@@ -424,6 +451,11 @@ class EmbeddingCache:
             raise InputError(f"put_many got {got} and an array of shape {array.shape} and dtype {array.dtype}; "
                              "expected a list of texts and a 2-D numeric array with one row per text")
         array = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            finite = np.isfinite(array).all(axis=1)
+            logger.warning("not caching %d vector(s) with NaN or infinite values (a damaged model?)",
+                           int((~finite).sum()))
+            texts, array = [t for t, ok in zip(texts, finite) if ok], array[finite]
         dtype, dim, now = array.dtype.str, int(array.shape[1]), _now_ms()
         rows = []
         for text, vector in zip(texts, array):
@@ -639,8 +671,11 @@ class EmbeddingCache:
             entries, size = self._stored(conn)
             while size > target and entries > 0:
                 batch = max(1, math.ceil((size - target) / (size / entries)))
-                removed += conn.execute("DELETE FROM vectors WHERE id IN (SELECT id FROM vectors "
-                                        "ORDER BY last_access, id LIMIT ?)", (batch,)).rowcount
+                deleted = conn.execute("DELETE FROM vectors WHERE id IN (SELECT id FROM vectors "
+                                       "ORDER BY last_access, id LIMIT ?)", (batch,)).rowcount
+                if deleted <= 0:  # the per-namespace counters ran ahead of the rows: nothing left to delete
+                    break
+                removed += deleted
                 entries, size = self._stored(conn)
             conn.execute("DELETE FROM namespaces WHERE entries <= 0")
         conn.executescript("PRAGMA incremental_vacuum;")

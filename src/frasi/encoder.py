@@ -41,6 +41,7 @@ import numpy as np
 
 from ._hf import muted, quiet_loading, quiet_tokenizer
 from .backends import DEFAULT_BACKEND, backend_spec, check_threads
+from .cache import folder_state
 from .errors import FrasiError, InputError, ModelLoadError, OutputError
 from .io import validate_texts
 from .sources import DEFAULT_MODEL, ResolvedModel, resolve
@@ -103,6 +104,7 @@ class Encoder:
         self.name = name or type(model).__name__
         self.source = source
         self.path = path  # the model folder on disk, when it came from one
+        self.files_at_load = folder_state(path) if path is not None else None  # (file, size, mtime) as loaded
         self.backend = DEFAULT_BACKEND
         self.threads = None if threads is None else check_threads(threads)  # None: torch's own default
 
@@ -112,6 +114,7 @@ class Encoder:
         encoder._model = None
         encoder._runtime = runtime
         encoder.name, encoder.source, encoder.path = resolved.name, resolved.source, resolved.path
+        encoder.files_at_load = None  # the export's manifest records the source files it was made from
         encoder.backend = runtime.spec.name
         encoder.threads = runtime.backend.threads
         return encoder
@@ -171,7 +174,9 @@ class Encoder:
 
     @model.setter
     def model(self, model: SentenceTransformer) -> None:
+        """Replace the model; the encoder no longer comes from a folder (``path`` becomes None)."""
         self._model = model
+        self.path = self.files_at_load = None
 
     @property
     def tokenizer(self):
