@@ -375,6 +375,23 @@ def test_a_failing_converter_or_quantizer_is_a_clear_error(tiny_st_dir, tmp_path
     assert Encoder.load(tiny_st_dir, backend=backend, fallback="torch", cache=tmp_path).backend == "torch"
 
 
+def test_a_fused_graph_the_runtime_cannot_run_falls_back_to_the_plain_graph(tiny_st_dir, tmp_path, monkeypatch,
+                                                                              caplog):
+    real = export_module._verify
+
+    def verify(folder, spec, settings, reference, *, strict):
+        if not strict:  # the check of the fused graph
+            raise RuntimeError("unsupported fused op")
+        return real(folder, spec, settings, reference, strict=strict)
+
+    monkeypatch.setattr(export_module, "_verify", verify)
+    with caplog.at_level(logging.WARNING, logger="frasi"):
+        encoder = Encoder.load(tiny_st_dir, backend="onnx", cache=tmp_path)
+    assert encoder._runtime.manifest["export"]["fused"] is False
+    assert "cannot run the fused graph" in caplog.text
+    np.testing.assert_allclose(encoder.encode(TEXTS), Encoder.load(tiny_st_dir).encode(TEXTS), atol=1e-4)
+
+
 def test_export_that_disagrees_with_torch_is_refused(tiny_st_dir, tmp_path, monkeypatch):
     monkeypatch.setattr(export_module, "EXACT_TOLERANCE", 0.0)  # no graph can pass
     with pytest.raises(ModelLoadError, match="the onnx export disagrees with torch on probe texts"):

@@ -289,11 +289,17 @@ def _export_fp32(resolved: ResolvedModel, spec: BackendSpec, out: Path) -> tuple
     if spec.runtime == "onnxruntime":
         details["fused"] = _fuse(raw, model_file, st)
         if details["fused"]:
-            check = _verify(out, spec, settings, reference, strict=False)
-            if not check["ok"]:
-                logger.warning("the fused graph of %s disagrees with torch (max abs diff %.2g); using the "
-                               "unfused graph (slower)", resolved.name, check["max_abs_diff"])
+            try:
+                check = _verify(out, spec, settings, reference, strict=False)
+            except Exception as exc:  # noqa: BLE001 - the runtime cannot run the fused graph: use the plain one
+                logger.warning("ONNX Runtime cannot run the fused graph of %s (%s); using the unfused graph "
+                               "(slower)", resolved.name, (str(exc).strip().splitlines() or [type(exc).__name__])[0])
                 details["fused"] = False
+            else:
+                if not check["ok"]:
+                    logger.warning("the fused graph of %s disagrees with torch (max abs diff %.2g); using the "
+                                   "unfused graph (slower)", resolved.name, check["max_abs_diff"])
+                    details["fused"] = False
         if not details["fused"]:
             os.replace(raw, model_file)
     else:
