@@ -186,6 +186,8 @@ def test_whole_number_float_labels_are_integers():
     ({"head": "knn", "C": [0.1, 1.0]}, "no C parameter"),
     ({"C": -1.0}, "positive number"),
     ({"C": []}, "empty list"),
+    ({"C": ["a"]}, "positive number or a list of them, got 'a'"),
+    ({"C": [0.1, None]}, "positive number or a list of them, got None"),
     ({"C": [1.0, 2.0], "cv": 1}, "cv must be"),
     ({"C": [1.0, 2.0], "cv": 11}, "smallest class"),
     ({"head": "logistic", "head_params": {"bogus": 1}}, "does not accept"),
@@ -207,6 +209,23 @@ def test_unseen_labels_and_unfitted_use_are_clear_errors(fitted, tiny):
         fitted.predict("hola mundo")
     with pytest.raises(InputError, match="dimension"):
         fitted.predict(np.zeros((2, 3), dtype=np.float32))
+
+
+def test_pandas_labels_numpy_parameters_and_mismatched_lengths(tiny, tmp_path):
+    pd = pytest.importorskip("pandas")
+    clf = EmbeddingClassifier(tiny, head="logistic", C=np.array([1.0, 10.0]), cv=2,
+                              head_params={"max_iter": np.int64(500)})
+    clf.fit(pd.Series(TEXTS), pd.Series(LABELS, dtype="category"))
+    assert clf.score(TEXTS, pd.Series(LABELS)) > 0.5
+    clf.save(tmp_path / "clf")  # numpy parameters are saved as plain numbers
+    saved = json.loads((tmp_path / "clf" / "classifier.json").read_text(encoding="utf-8"))["params"]
+    assert saved["C"] == [1.0, 10.0] and saved["head_params"] == {"max_iter": 500}
+    with pytest.raises(InputError, match="got 2 texts and 1 labels"):
+        clf.score(TEXTS[:2], LABELS[:1])
+    with pytest.raises(InputError, match="single string"):
+        EmbeddingClassifier(tiny).fit("hola", ["greeting"])
+    with pytest.raises(InputError, match="floating point"):
+        EmbeddingClassifier(tiny).fit(np.ones((len(LABELS), 4), dtype=np.int64), LABELS)
 
 
 def test_tfidf_baseline_fits_the_same_data():

@@ -91,11 +91,36 @@ HEADS: dict[str, HeadSpec] = {
 _RANDOM_STATE_HEADS = {"linear-svc", "logistic", "svc", "random-forest", "mlp"}
 
 
+def _json_params(params: dict[str, Any]) -> dict[str, Any]:
+    """The parameters as JSON values (numpy scalars and arrays become numbers and lists), or an
+    InputError naming the one that cannot be saved."""
+    def plain(value: Any) -> Any:
+        if isinstance(value, np.ndarray):
+            return value.tolist()
+        if isinstance(value, np.generic):
+            return value.item()
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        if isinstance(value, dict):
+            return {str(k): plain(v) for k, v in value.items()}
+        return value
+
+    out = {name: plain(value) for name, value in params.items()}
+    for name, value in out.items():
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"cannot save the classifier: its parameter {name}={value!r} is not a JSON value "
+                             f"({exc}); use numbers, strings, lists and dicts") from None
+    return out
+
+
 def check_labels(labels: Any, *, what: str = "labels") -> np.ndarray:
     """Labels as a 1-D array of str or int; NaN, None, empty strings and fractional floats are errors."""
-    if isinstance(labels, (str, bytes)) or not isinstance(labels, (Sequence, np.ndarray)):
+    if isinstance(labels, (str, bytes)) or not (isinstance(labels, Sequence) or hasattr(labels, "tolist")):
         raise InputError(f"{what} must be a list of class labels, got {type(labels).__name__}")
-    values = list(labels.tolist() if isinstance(labels, np.ndarray) else labels)
+    # numpy arrays and pandas Series / Categorical give plain Python values through tolist()
+    values = list(labels if isinstance(labels, Sequence) else labels.tolist())
     if not values:
         raise InputError(f"{what} are empty: give one label per text")
     clean: list[str | int] = []
@@ -190,6 +215,9 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
             return X.astype(np.float32, copy=False)
         if isinstance(X, str):
             raise InputError("give a list of texts, not a single string (wrap it: [text])")
+        if isinstance(X, np.ndarray) and X.dtype.kind in "iub":
+            raise InputError(f"embeddings must be floating point, got {X.dtype}; pass float32 embeddings "
+                             "(or texts)")
         return self.embed(X)
 
     # ------------------------------------------------------------ fit / predict
@@ -203,13 +231,15 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
         spec = self._spec()
         grid: list[float] | None = None
         if isinstance(self.C, (Sequence, np.ndarray)) and not isinstance(self.C, str):
-            grid = [float(c) for c in self.C]
+            grid = list(np.asarray(self.C, dtype=object).reshape(-1).tolist())
             if not grid:
                 raise InputError("C is an empty list; give a number or several candidates")
         values = grid if grid is not None else [self.C]
         for c in values:
-            if not isinstance(c, numbers.Real) or not math.isfinite(c) or c <= 0:
-                raise InputError(f"C must be a positive number, got {c!r}")
+            if isinstance(c, bool) or not isinstance(c, numbers.Real) or not math.isfinite(c) or c <= 0:
+                raise InputError(f"C must be a positive number or a list of them, got {c!r}")
+        if grid is not None:
+            grid = [float(c) for c in grid]
         if not spec.has_C and (grid is not None or self.C != 1.0):
             raise InputError(f"head {self.head!r} has no C parameter; drop C or use linear-svc, logistic or svc")
         if grid is not None and (not isinstance(self.cv, numbers.Integral) or self.cv < 2):
@@ -230,6 +260,8 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
     def fit(self, X: Any, y: Any) -> EmbeddingClassifier:
         """Embed ``X`` (texts, or precomputed embeddings) and fit the head on labels ``y``."""
         spec, grid = self._check_params()
+        if isinstance(X, str):
+            raise InputError("give a list of texts, not a single string (wrap it: [text])")
         labels = check_labels(y)
         if not isinstance(X, np.ndarray) and len(X) != len(labels):
             raise InputError(f"got {len(X)} texts and {len(labels)} labels; give one label per text")
@@ -309,7 +341,11 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """Accuracy on ``(X, y)``; labels the classifier never saw are an error."""
         self._check_fitted()
+        if isinstance(X, str):
+            raise InputError("give a list of texts, not a single string (wrap it: [text])")
         labels = check_labels(y)
+        if len(X) != len(labels):
+            raise InputError(f"got {len(X)} texts and {len(labels)} labels; give one label per text")
         self.check_known_labels(labels)
         return super().score(X, labels, sample_weight=sample_weight)
 
@@ -341,9 +377,9 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
         config = {
             "format_version": FORMAT_VERSION,
             "head": self.head,
-            "params": {"C": self.C, "cv": self.cv, "prompt_name": self.prompt_name, "prompt": self.prompt,
-                       "batch_size": self.batch_size, "random_state": self.random_state,
-                       "head_params": self.head_params},
+            "params": _json_params({"C": self.C, "cv": self.cv, "prompt_name": self.prompt_name,
+                                    "prompt": self.prompt, "batch_size": self.batch_size,
+                                    "random_state": self.random_state, "head_params": self.head_params}),
             "C_": self.C_,
             "cv_results_": self.cv_results_,
             "classes": self.classes_.tolist(),
