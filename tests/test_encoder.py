@@ -118,6 +118,12 @@ def test_bad_texts(tiny, texts):
         ({"batch_size": 2.5}, "batch_size"),
         ({"batch_size": "8"}, "batch_size"),
         ({"prompt": "x", "prompt_name": "query"}, "not both"),
+        ({"prompt": 123}, "prompt must be a string"),
+        ({"normalize": "yes"}, "normalize must be True or False"),
+        ({"show_progress": "no"}, "show_progress must be True or False"),
+        ({"cache": "/tmp/cache.sqlite"}, "cache must be a frasi.EmbeddingCache"),
+        ({"precision": "int8", "calibration": np.zeros(32, np.float32)}, "2-D float array"),
+        ({"precision": "int8", "calibration": np.ones((4, 7), np.float32)}, "dimension 7"),
     ],
 )
 def test_bad_arguments(tiny, kwargs, match):
@@ -154,6 +160,21 @@ def test_binary_single_text(tiny, precision):
 def test_int8_single_text_raises_input_error(tiny):
     with pytest.raises(InputError):
         tiny.encode("hola", precision="int8")
+
+
+def test_int8_without_a_range_to_scale_is_an_error(tiny):
+    """Duplicate texts or a one-row calibration would quantize every value to the same level."""
+    with pytest.raises(InputError, match="same value in every row of the texts encoded together"):
+        tiny.encode(["hola", "hola"], precision="int8")
+    with pytest.raises(InputError, match=r"calibration embeddings \(1 row\)"):
+        tiny.encode(["hola", "mundo"], precision="uint8", calibration=tiny.encode(["hola"]))
+
+
+def test_load_checks_the_model_and_device_arguments(tiny_st_dir):
+    with pytest.raises(InputError, match="got NoneType"):
+        Encoder.load(None)
+    with pytest.raises(InputError, match="device must be 'cpu', 'cuda'"):
+        Encoder.load(tiny_st_dir, device="gpu")
 
 
 def test_normalize_gives_unit_norms(tiny):

@@ -41,7 +41,7 @@ import numpy as np
 
 from ._hf import muted, quiet_loading, quiet_tokenizer
 from .backends import DEFAULT_BACKEND, backend_spec, check_threads
-from .cache import folder_state
+from .cache import EmbeddingCache, folder_state
 from .errors import FrasiError, InputError, ModelLoadError, OutputError
 from .io import validate_texts
 from .sources import DEFAULT_MODEL, ResolvedModel, resolve
@@ -60,6 +60,31 @@ LONG_TEXT_POLICIES: tuple[str, ...] = ("truncate", "chunk")
 #: Logged (WARNING) by encode when it cut texts; ``frasi.backends.parity`` says it once for all backends.
 TRUNCATION_WARNING = ("%d of %d texts are longer than %d tokens and were truncated; "
                       "use long_texts='chunk' (--long-texts chunk) to embed them whole")
+
+
+def _check_device(device: str) -> None:
+    """A device torch can parse and this machine has, or an InputError (not a corrupt-folder error)."""
+    if device == "cpu":
+        return
+    import torch
+
+    try:
+        kind = torch.device(device).type
+    except (RuntimeError, TypeError):
+        raise InputError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'mps', got {device!r}") from None
+    available = {"cuda": torch.cuda.is_available, "mps": torch.backends.mps.is_available}.get(kind, lambda: True)
+    if not available():
+        raise InputError(f"device={device!r} is not available here (this torch build or machine has no {kind}); "
+                         "use device='cpu'")
+
+
+def _check_ranges(vectors: np.ndarray, source: str) -> None:
+    """int8/uint8 scale each dimension by its range in ``vectors``: a zero range gives constant output."""
+    flat = int((np.ptp(vectors, axis=0) == 0).sum())
+    if flat:
+        raise InputError(f"{flat} of {vectors.shape[1]} dimensions have the same value in every row of the {source} "
+                         f"({len(vectors)} row{'s' if len(vectors) != 1 else ''}), so int8/uint8 cannot scale them; calibrate on several different "
+                         "texts (calibration=encoder.encode(sample)) or use binary/ubinary")
 
 
 def show_progress_default() -> bool:
@@ -143,6 +168,7 @@ class Encoder:
         cache = Path(cache).expanduser() if cache is not None else None
         resolved = resolve(name_or_path, cache=cache)
         if spec.name == "torch":
+            _check_device(device)
             return cls(_load_sentence_transformer(resolved, device), name=resolved.name, source=resolved.source,
                        path=resolved.path, threads=threads)
         if device != "cpu":
@@ -242,6 +268,9 @@ class Encoder:
         """Return the prompt text for a named prompt, an explicit prompt, or the default."""
         if prompt is not None and prompt_name is not None:
             raise InputError("pass either prompt or prompt_name, not both")
+        for name, value in (("prompt", prompt), ("prompt_name", prompt_name)):
+            if value is not None and not isinstance(value, str):
+                raise InputError(f"{name} must be a string, got {type(value).__name__}")
         if prompt is not None:
             return prompt
         if prompt_name is not None:
@@ -306,6 +335,14 @@ class Encoder:
             )
         if chunk_overlap is not None and long_texts != "chunk":
             raise InputError("chunk_overlap only applies with long_texts='chunk'")
+        for flag, value in (("normalize", normalize), ("show_progress", show_progress)):
+            if not isinstance(value, (bool, np.bool_)) and not (flag == "show_progress" and value is None):
+                raise InputError(f"{flag} must be True or False, got {value!r}")
+        if cache is not None and not isinstance(cache, EmbeddingCache):
+            raise InputError(f"cache must be a frasi.EmbeddingCache (EmbeddingCache() or EmbeddingCache(path)), "
+                             f"got {type(cache).__name__}")
+        if calibration is not None:
+            calibration = self._check_calibration(calibration)
         prompt_text = self.resolve_prompt(prompt_name, prompt)
         show = show_progress_default() if show_progress is None else show_progress
 
@@ -323,9 +360,25 @@ class Encoder:
         if precision != "float32":
             from sentence_transformers.util.quantization import quantize_embeddings
 
+            if precision in ("int8", "uint8"):
+                _check_ranges(vectors if calibration is None else calibration,
+                              "calibration embeddings" if calibration is not None else "texts encoded together")
+
             with muted("sentence_transformers"):  # its calibration note is documented above
                 vectors = quantize_embeddings(vectors, precision=precision, calibration_embeddings=calibration)
         return vectors[0] if single else vectors
+
+    def _check_calibration(self, calibration: Any) -> np.ndarray:
+        array = np.asarray(calibration)
+        if array.ndim != 2 or array.dtype.kind != "f":
+            raise InputError(f"calibration must be a 2-D float array of embeddings (one row per text), got shape "
+                             f"{array.shape} and dtype {array.dtype}; encode a list of texts, not one string")
+        if array.shape[1] != self.dimension:
+            raise InputError(f"calibration embeddings have dimension {array.shape[1]}; this model gives "
+                             f"{self.dimension}")
+        if not np.isfinite(array).all():
+            raise InputError("calibration embeddings contain NaN or infinite values")
+        return array
 
     def _encode_float(self, texts: list[str], prompt: str, batch_size: int, normalize: bool, long_texts: str,
                       chunk_overlap: int | None, show: bool) -> np.ndarray:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Literal
 
-from .errors import ModelLoadError, ModelNotFoundError, OutputError
+from .errors import InputError, ModelLoadError, ModelNotFoundError, OutputError
 
 logger = logging.getLogger(__name__)
 
@@ -195,6 +195,9 @@ def check_model_folder(path: Path) -> None:
 def resolve(name_or_path: str | os.PathLike[str] = DEFAULT_MODEL, *, cache: Path | None = None) -> ResolvedModel:
     """Resolve a model name or path to a folder on disk, converting a packaged model once if needed."""
     cache = cache or cache_dir()
+    if not isinstance(name_or_path, (str, os.PathLike)):
+        raise InputError(f"the model must be a folder, a packaged model name or a Hub id, got "
+                         f"{type(name_or_path).__name__}")
     text = os.fspath(name_or_path)
     if not text.strip():
         raise ModelNotFoundError("the model name is empty; pass a folder, a packaged model name or a Hub id")
