@@ -177,6 +177,9 @@ def test_bi_encoder_trains_resumes_and_reloads(tiny_st_dir, sts_files, tmp_path,
     assert record["training"]["best_step"] is not None and record["versions"]["sentence-transformers"]
     assert not (tmp_path / "full.partial").exists()
 
+    from frasi import Encoder
+
+    assert Encoder.load(tmp_path / "full").max_length == Encoder.load(tiny_st_dir).max_length > config.max_seq_length
     scorer = load_scorer(tmp_path / "full")
     assert scorer.architecture == "bi-encoder"
     test = result.test[0]

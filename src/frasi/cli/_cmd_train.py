@@ -34,7 +34,9 @@ LR = Annotated[float | None, typer.Option("--lr", help="Learning rate of the enc
 HeadLR = Annotated[float | None, typer.Option("--head-lr", help="Learning rate of new heads (default 1e-3).")]
 Warmup = Annotated[float | None, typer.Option("--warmup", help="Warmup, as a fraction of the steps (default 0.1).")]
 Scheduler = Annotated[str | None, typer.Option("--scheduler", help="linear, cosine, constant or constant_with_warmup.")]
-MaxLen = Annotated[int | None, typer.Option("--max-seq-length", help="Tokens per text, or per pair (default 128).")]
+MaxLen = Annotated[int | None, typer.Option(
+    "--max-seq-length", help="Tokens per text (per pair for joint models) in training (default 128); a bi-encoder "
+                             "keeps its model's maximum.")]
 FreezeEmb = Annotated[bool | None, typer.Option("--freeze-embeddings/--train-embeddings",
                                                 help="Freeze the word-embedding matrix (fast on CPU).")]
 FreezeLayers = Annotated[int | None, typer.Option("--freeze-layers", help="Freeze the lowest N transformer layers.")]

@@ -47,6 +47,7 @@ def train_bi_encoder(config: TrainConfig, output: str | Path, *, resume: bool = 
 
     encoder = Encoder.load(config.model)
     model = encoder.model
+    max_length = model.max_seq_length  # the saved model keeps it: max_seq_length only shortens training
     if config.max_seq_length is not None:
         model.max_seq_length = config.max_seq_length
     if config.prompt is not None:
@@ -69,6 +70,7 @@ def train_bi_encoder(config: TrainConfig, output: str | Path, *, resume: bool = 
     trained = _st_trainer.fit(SentenceTransformerTrainer, run, evaluator=evaluator, model=model, args=args,
                               train_dataset=_dataset(run.data, config), loss=_loss(model, config))
 
+    model.max_seq_length = max_length
     final = Encoder(model, name=f"{encoder.name} (fine-tuned)", source="folder")
 
     def predict(s1: list[str], s2: list[str]) -> np.ndarray:

@@ -66,7 +66,8 @@ class TrainConfig:
     warmup_ratio: float = 0.1
     scheduler: str = "linear"
     weight_decay: float = 0.01
-    max_seq_length: int | None = 128  # tokens per text (per pair for the joint architectures)
+    max_seq_length: int | None = 128  # tokens per text in training (per pair for the joint architectures); a
+    # fine-tuned bi-encoder is saved with its starting model's maximum
     freeze_embeddings: bool = False  # freeze the word-embedding matrix (most of e5's parameters)
     freeze_layers: int = 0  # freeze the lowest N transformer layers
     eval_steps: int | None = None  # evaluate on dev every N steps, and at every epoch end
