@@ -84,6 +84,8 @@ def test_top_k_is_capped_at_corpus_size_and_1d_query_is_one_row():
     scores, indices = semantic_search(random(1)[0], random(3, seed=1), top_k=10)
     assert scores.shape == indices.shape == (1, 3)
     assert sorted(indices[0].tolist()) == [0, 1, 2]
+    all_scores, all_indices = semantic_search(random(1)[0], random(3, seed=1), top_k=None)  # as in rank()
+    np.testing.assert_array_equal(all_indices, indices)
 
 
 def test_semantic_search_rejects_bad_input():
@@ -136,6 +138,8 @@ def test_mine_paraphrases_max_pairs_and_threshold():
     kept_pairs, kept_scores = mine_paraphrases(emb, top_k=4, threshold=0.5)
     np.testing.assert_array_equal(kept_pairs, pairs[scores >= 0.5])
     assert np.all(kept_scores >= 0.5)
+    with pytest.raises(InputError, match="threshold must be a number, got '0.5'"):
+        mine_paraphrases(emb, threshold="0.5")
 
 
 def test_mine_paraphrases_finds_duplicates_and_handles_tiny_sets():

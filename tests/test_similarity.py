@@ -84,6 +84,7 @@ def test_lists_are_accepted():
         (np.ones((2, 3)), [[np.inf, 0, 0]], "NaN or infinite"),
         (np.ones((2, 2, 2)), None, "shape"),
         ([["a", "b"]], None, "numeric"),
+        (None, np.ones((2, 3)), "a is None"),
     ],
 )
 def test_bad_inputs_raise_input_error(a, b, match):
@@ -130,3 +131,7 @@ def test_rank_rejects_several_queries_and_bad_top_k(ab):
     for bad in (0, -1, 1.5, True):
         with pytest.raises(InputError, match="top_k"):
             rank(a[0], b, top_k=bad)
+    with pytest.raises(InputError, match="corpus is empty"):  # errors name rank's own arguments
+        rank(a[0], [])
+    with pytest.raises(InputError, match="query has dimension .* but corpus has dimension 1"):
+        rank(a[0], b[:, :1])

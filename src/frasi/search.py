@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+import numbers
 import os
 import shutil
 import tempfile
@@ -31,9 +33,10 @@ FORMAT_VERSION = 1
 
 
 def semantic_search(
-    queries, corpus, *, top_k: int = 10, metric: str = "cosine", chunk_size: int = DEFAULT_CHUNK
+    queries, corpus, *, top_k: int | None = 10, metric: str = "cosine", chunk_size: int = DEFAULT_CHUNK
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Exact top-k: for each query (q, d), the ``min(top_k, n)`` best rows of ``corpus`` (n, d).
+    """Exact top-k: for each query (q, d), the ``min(top_k, n)`` best rows of ``corpus`` (n, d)
+    (``top_k=None``: all n, as in :func:`frasi.rank`).
 
     Returns ``(scores, indices)`` of shape (q, k), best first, ties broken by the lower index.
     Scores are computed in blocks of ``chunk_size`` queries x ``chunk_size`` corpus rows.
@@ -41,7 +44,7 @@ def semantic_search(
     check_metric(metric)
     queries, corpus = as_matrix(queries, "queries"), as_matrix(corpus, "corpus")
     check_same_dim(queries, corpus, "queries", "corpus")
-    k = min(check_positive_int(top_k, "top_k"), corpus.shape[0])
+    k = corpus.shape[0] if top_k is None else min(check_positive_int(top_k, "top_k"), corpus.shape[0])
     chunk_size = check_positive_int(chunk_size, "chunk_size")
     return _search(prepare(queries, metric), prepare(corpus, metric), k, metric, chunk_size)
 
@@ -68,6 +71,9 @@ def mine_paraphrases(
     chunk_size = check_positive_int(chunk_size, "chunk_size")
     if max_pairs is not None:
         check_positive_int(max_pairs, "max_pairs")
+    if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, numbers.Real)
+                                  or not math.isfinite(threshold)):
+        raise InputError(f"threshold must be a number, got {threshold!r}")
     n, k = emb.shape[0], min(top_k, emb.shape[0] - 1)
     if k == 0:
         return np.empty((0, 2), np.int64), np.empty(0, np.float32)

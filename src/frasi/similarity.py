@@ -54,7 +54,10 @@ def rank(
         )
     if top_k is not None:
         check_positive_int(top_k, "top_k")
-    scores = pairwise_scores(query, corpus, metric=metric)[0]
+    check_metric(metric)
+    corpus = as_matrix(corpus, "corpus")
+    check_same_dim(query, corpus, "query", "corpus")
+    scores = kernel(prepare(query, metric), prepare(corpus, metric), metric)[0]
     order = np.argsort(-scores, kind="stable")[:top_k]
     return scores[order], order.astype(np.int64)
 
@@ -77,6 +80,8 @@ def check_positive_int(value, name: str) -> int:
 
 def as_matrix(x, name: str) -> np.ndarray:
     """Validate embeddings and return them as a C-contiguous 2-D float32 array (1-D -> one row)."""
+    if x is None:
+        raise InputError(f"{name} is None; pass a numpy array of embeddings of shape (n, d)")
     try:
         arr = np.ascontiguousarray(x, dtype=np.float32)
     except (TypeError, ValueError) as exc:
