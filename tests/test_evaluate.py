@@ -157,6 +157,7 @@ def test_undefined_correlations_are_none(caplog):
     assert 0 < result["by_genre"]["a"]["undefined_resamples"]["spearman_dot"] < 20  # 2 pairs: half are constant
     assert result["by_genre"]["a"]["ci"]["spearman_dot"] == [100.0, 100.0]
     assert "constant predictions" in caplog.text
+    assert "bootstrap resamples of these 2 pairs have an undefined correlation" in caplog.text  # genre 'a'
     as_json(result)
 
 
@@ -283,6 +284,8 @@ def test_evaluate_sts_rejects_bad_arguments_before_encoding(tiny_st_dir, tiny_st
         evaluate_sts(spy, tiny_sts, n_bootstrap=-5)
     with pytest.raises(InputError, match="either prompt or prompt_name"):
         evaluate_sts(spy, tiny_sts, prompt="x", prompt_name="query")
+    with pytest.raises(InputError, match=r"encoder must be a frasi.Encoder \(frasi.Encoder.load\('mini'\)"):
+        evaluate_sts("mini", tiny_sts)  # type: ignore[arg-type]
     assert spy.calls == []
 
 

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -244,6 +245,11 @@ def _scores_block(predicted: dict[str, np.ndarray], gold: np.ndarray, n_bootstra
                 ci[key], dropped = _interval(boot[name][i], confidence)
                 if dropped:
                     undefined_resamples[key] = dropped
+    worst = max(undefined_resamples.values(), default=0)
+    if worst > 0.05 * n_bootstrap:
+        logger.warning("%s: %d of %d bootstrap resamples of these %d pairs have an undefined correlation; the "
+                       "intervals (and the scores) are unreliable on so few pairs", what, worst, n_bootstrap,
+                       len(gold))
     return {"n": len(gold), "metrics": metrics, "ci": ci if n_bootstrap else None,
             "undefined_resamples": undefined_resamples}
 
@@ -359,6 +365,9 @@ def evaluate_sts(
 
     if not isinstance(data, STSData):
         raise InputError(f"data must be an STSData (from frasi.data.read_sts), got {type(data).__name__}")
+    if isinstance(encoder, (str, os.PathLike)) or not callable(getattr(encoder, "encode", None)):
+        raise InputError(f"encoder must be a frasi.Encoder (frasi.Encoder.load({str(encoder)!r}) loads one), got "
+                         f"{type(encoder).__name__}")
     _check_bootstrap(n_bootstrap, seed, 0.95)
     effective_prompt = encoder.resolve_prompt(prompt_name, prompt)
     unique = list(dict.fromkeys([*data.sentences1, *data.sentences2]))
