@@ -287,6 +287,17 @@ def test_export_damaged_in_place_is_redone(tiny_st_dir, tmp_path, monkeypatch, c
     np.testing.assert_array_equal(again.encode(TEXTS), encoder.encode(TEXTS))
 
 
+def test_an_export_clears_what_a_crashed_export_left(tiny_st_dir, tmp_path):
+    from frasi.sources import resolve
+
+    folder = export_module.artefact_folder(resolve(tiny_st_dir), BACKENDS["onnx"], cache=tmp_path)
+    left = folder.parent / f".{folder.name}.crashed"
+    left.mkdir(parents=True)
+    (left / "raw.onnx").write_bytes(b"half")
+    Encoder.load(tiny_st_dir, backend="onnx", cache=tmp_path)
+    assert not left.exists() and (folder / "manifest.json").is_file()
+
+
 @pytest.mark.parametrize("content", ["[1, 2]", '{"format": 2}'])
 def test_malformed_manifest_means_stale(tiny_st_dir, tmp_path, monkeypatch, content):
     calls = _count_exports(monkeypatch)

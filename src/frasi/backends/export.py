@@ -234,6 +234,9 @@ def _files_damaged(folder: Path, recorded: dict[str, dict[str, Any]]) -> str | N
 def _build(folder: Path, resolved: ResolvedModel, spec: BackendSpec, *, cache: Path | None) -> dict[str, Any]:
     """Export into a temporary folder next to ``folder`` and rename it into place; return the manifest."""
     folder.parent.mkdir(parents=True, exist_ok=True)
+    for left in folder.parent.glob(f".{folder.name}.*"):  # from an export that crashed; we hold the lock
+        logger.debug("removing %s, left by an interrupted export", left)
+        shutil.rmtree(left, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:
         if spec.variant == "int8":
