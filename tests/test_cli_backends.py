@@ -21,6 +21,7 @@ def test_backends_check_reports_parity(tiny_st_dir, capsys):
                  "the cat sleeps on the sofa", "--json"]) == 0
     rows = {r["backend"]: r for r in json.loads(capsys.readouterr().out)}
     assert rows["onnx"]["status"] == "ok" and rows["onnx"]["min_cosine"] > 0.9999
+    assert rows["onnx"]["exact"] and rows["onnx"]["max_abs_diff"] < 1e-4  # the exact backends' promise
 
 
 def test_embed_with_the_onnx_backend_matches_torch(tiny_st_dir, tmp_path):
