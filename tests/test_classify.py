@@ -201,6 +201,9 @@ def test_bad_parameters_are_clear_errors(tiny, kwargs, message):
 def test_unseen_labels_and_unfitted_use_are_clear_errors(fitted, tiny):
     with pytest.raises(InputError, match="'bird' were not in the training data"):
         fitted.score(TEXTS[:2], ["greeting", "bird"])
+    with pytest.raises(InputError, match=r"'a', 'b', 'c', 'd', 'e' and 2 more were not") as info:
+        fitted.check_known_labels(np.array(list("abcdefg")))
+    assert len(str(info.value)) < 200
     with pytest.raises(NotFittedError, match="call fit"):
         EmbeddingClassifier(tiny).predict(TEXTS)
     with pytest.raises(InputError, match="empty"):

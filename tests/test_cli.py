@@ -416,6 +416,49 @@ def test_similarity_matrix_json(cli, tiny):
     np.testing.assert_allclose(np.diag(scores), 1, atol=1e-5)
 
 
+def test_an_output_never_replaces_its_input(cli, tiny, tmp_path):
+    source = write(tmp_path / "in.jsonl", '{"text": "hola"}\n{"text": "mundo"}\n')
+    before = source.read_bytes()
+    err = assert_bad_input(cli("embed", "--file", source, "-o", source, "-m", tiny, "--no-cache"))
+    assert "is the input file" in err and source.read_bytes() == before
+    err = assert_bad_input(cli("search", "hola", "--corpus", source, "-o", source, "-m", tiny, "--no-cache"))
+    assert "is the input file" in err and source.read_bytes() == before
+
+
+def test_similarity_matrix_json_keeps_repeated_texts(cli, tiny, outdir):
+    records = outdir / "m.json"
+    assert_ok(cli("similarity", "text", "uno", "uno", "--matrix", "-m", tiny, "-o", records, "-q"))
+    data = json.loads(records.read_text(encoding="utf-8"))
+    assert [d["text"] for d in data] == ["text", "uno", "uno"] and all(len(d["scores"]) == 3 for d in data)
+
+
+def test_tsv_outputs_round_trip_quotes_and_refuse_tabs(cli, tiny, outdir):
+    ranked = outdir / "r.tsv"
+    assert_ok(cli("similarity", "hola", 'el "gato"', "b", "-m", tiny, "-o", ranked, "-q", "--no-cache"))
+    from frasi.io import read_table
+
+    assert {r["text"] for r in read_table(ranked)[1]} == {'el "gato"', "b"}
+    err = assert_bad_input(cli("similarity", "hola", "a\tb", "c", "-m", tiny, "-o", outdir / "t.tsv", "-q"))
+    assert "holds a tab or a line break" in err and not (outdir / "t.tsv").exists()
+
+
+def test_sigterm_exits_143_and_cleans_up(cli, tiny, outdir, monkeypatch):
+    import os
+    import signal
+    import time
+
+    import frasi
+
+    def killed(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler interrupts this
+
+    monkeypatch.setattr(frasi.Encoder, "encode", killed)
+    result = cli("embed", "hola", "-m", tiny, "-o", outdir / "e.npy", "--no-cache")
+    assert result.code == 143 and "terminated" in result.err and not list(outdir.iterdir())
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # restored after the command
+
+
 def test_similarity_matrix_table(cli, tiny):
     result = assert_ok(cli("similarity", *TEXTS, "--matrix", "-m", tiny))
     assert "cosine similarity" in result.out and "1.000" in result.out
@@ -435,7 +478,7 @@ def test_similarity_matrix_outputs(cli, tiny, outdir):
     np.testing.assert_allclose(np.array([r[1:] for r in rows[1:]], dtype=float), matrix, atol=1e-5)
     data = json.loads(records.read_text(encoding="utf-8"))
     assert [d["text"] for d in data] == TEXTS
-    assert data[0][TEXTS[1]] == pytest.approx(matrix[0, 1], abs=1e-5)
+    np.testing.assert_allclose([d["scores"] for d in data], matrix, atol=1e-5)
     assert png.read_bytes().startswith(PNG_MAGIC) and png.stat().st_size > 1000
     assert sorted(os.listdir(outdir)) == ["m.csv", "m.json", "m.npy", "m.png"]
 

@@ -100,6 +100,14 @@ def test_stsbenchmark_short_row_names_the_line(tmp_path):
         read_sts(write(tmp_path, "sts.csv", broken))
 
 
+def test_a_score_too_large_for_a_float_is_an_input_error(tmp_path):
+    path = tmp_path / "big.jsonl"
+    rows = [{"sentence1": "a", "sentence2": "b", "score": 1}, {"sentence1": "c", "sentence2": "d", "score": 10**400}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    with pytest.raises(InputError, match="too large for a score"):
+        read_sts(path)
+
+
 def test_stsbenchmark_bad_score_names_the_line(tmp_path):
     broken = STSB.replace("\t1.400\t", "\tn/a\t")
     with pytest.raises(InputError, match=r"line 5: the score \(field 5\) is 'n/a'; expected a numeric score"):

@@ -72,6 +72,35 @@ def test_tsv_and_column_rules(tmp_path):
     assert io.read_texts(prefers_text) == ["hola"]
 
 
+def test_tsv_has_no_quoting_and_csv_quotes_are_strict(tmp_path):
+    path = write(tmp_path, "q.tsv", 'text\tlabel\n"Great movie\t1\nbad film\t0\nok" said I\t1\n')
+    assert io.read_texts(path) == ['"Great movie', "bad film", 'ok" said I']  # as STSb and GLUE are written
+    with pytest.raises(InputError, match="line 2"):
+        io.read_texts(write(tmp_path, "q.csv", 'text\n"abc"def\n'))
+
+
+def test_header_that_does_not_match_the_columns(tmp_path, caplog):
+    shifted = write(tmp_path, "test.tsv", "text\tlabel\n0\tgood film\n1\tbad film\n")  # GLUE SST-2 test.tsv
+    with pytest.raises(InputError, match="column 'text' holds only whole numbers"):
+        io.read_texts(shifted)
+    assert io.read_texts(shifted, column="label") == ["good film", "bad film"]
+    with caplog.at_level("WARNING", logger="frasi"):
+        assert io.read_texts(write(tmp_path, "n.csv", "first text\nsecond text\n")) == ["second text"]
+        assert io.read_texts(write(tmp_path, "b.txt", "a\n\nb\n")) == ["a", "b"]
+    assert "'first text', is read as the header" in caplog.text and "skipped 1 blank line" in caplog.text
+
+
+def test_parquet_reads_only_the_text_column(tmp_path, monkeypatch):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    path = tmp_path / "e.parquet"
+    pq.write_table(pa.table({"text": ["hola", "ciao"], "embedding": [[0.1] * 4, [0.2] * 4]}), path)
+    read = pq.read_table
+    asked = []
+    monkeypatch.setattr(pq, "read_table", lambda p, columns=None: asked.append(columns) or read(p, columns=columns))
+    assert io.read_texts(path) == ["hola", "ciao"] and asked == [["text"]]
+
+
 def test_jsonl(tmp_path):
     lines = [json.dumps({"text": t, "n": i}, ensure_ascii=False) for i, t in enumerate(ACCENTED)]
     path = write(tmp_path, "a.jsonl", "\n".join(lines[:2]) + "\n\n" + lines[2] + "\r\n")

@@ -353,9 +353,9 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
         """Raise if ``labels`` has classes this classifier was not trained on."""
         unseen = sorted(set(labels.tolist()) - set(self.classes_.tolist()), key=str)
         if unseen:
-            known = ", ".join(map(str, self.classes_.tolist()))
-            raise InputError(f"labels {', '.join(map(repr, unseen))} were not in the training data "
-                             f"(known classes: {known})")
+            known = ", ".join(map(str, self.classes_.tolist()[:20])) + (", ..." if len(self.classes_) > 20 else "")
+            shown = ", ".join(map(repr, unseen[:5])) + (f" and {len(unseen) - 5} more" if len(unseen) > 5 else "")
+            raise InputError(f"labels {shown} were not in the training data (known classes: {known})")
         if labels.dtype.kind != self.classes_.dtype.kind:
             raise InputError(f"labels are {labels.dtype.kind == 'U' and 'strings' or 'integers'} but the "
                              "classifier was trained on "

@@ -52,7 +52,7 @@ from typing import Any
 import numpy as np
 
 from frasi.errors import InputError
-from frasi.io import read_table, read_text_file
+from frasi.io import check_looks_like_text, delimited_format, read_table, read_text_file
 
 __all__ = [
     "UMSAB_LABELS",
@@ -266,7 +266,10 @@ def _score(value: Any, where: str) -> float:
     if isinstance(value, (bool, np.bool_)):
         raise InputError(f"{where} is a boolean ({value}); expected a numeric score")
     if isinstance(value, (int, float, np.integer, np.floating)):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:
+            raise InputError(f"{where} is a number too large for a score ({str(value)[:20]}...)") from None
     elif isinstance(value, str):
         number = _number(value.strip()) if value.strip() else None
         if number is None:
@@ -373,7 +376,7 @@ def read_sts(
             data = _read_stsbenchmark(path, text)
         else:
             delimiter = "," if suffix == ".csv" else "\t"
-            record = next(csv.reader(io.StringIO(first), delimiter=delimiter), [])
+            record = next(csv.reader(io.StringIO(first), **delimited_format(delimiter)), [])
             if len(record) == 3 and _number(record[2].strip()) is not None:
                 data = _read_headerless(path, text, delimiter)
             elif suffix == ".txt":
@@ -435,7 +438,7 @@ def _read_stsbenchmark(path: StrPath, text: str) -> STSData:
 
 def _read_headerless(path: StrPath, text: str, delimiter: str) -> STSData:
     csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    reader = csv.reader(io.StringIO(text, newline=""), **delimited_format(delimiter))
     sep = "comma" if delimiter == "," else "tab"
     s1: list[str] = []
     s2: list[str] = []
@@ -610,4 +613,6 @@ def _read_classification_table(path: StrPath, text_column: str | None,
         labels.append(_label(row.get(cl), at))
         where.append(at)
     _too_few(path, len(texts), "rows")
+    if text_column is None:
+        check_looks_like_text(path, ct, texts)
     return texts, labels, where

@@ -75,9 +75,17 @@ def read_text_file(path: StrPath) -> str:
         ) from None
 
 
+def delimited_format(delimiter: str) -> dict[str, Any]:
+    """csv.reader options: CSV is quoted and read strictly (a stray quote is an error, not
+    silently dropped); TSV has no quoting, as STSb and GLUE write it (a text may start with ")."""
+    if delimiter == "\t":
+        return {"delimiter": "\t", "quoting": csv.QUOTE_NONE}
+    return {"delimiter": delimiter, "strict": True}
+
+
 def _read_delimited(path: StrPath, delimiter: str) -> tuple[list[str], list[dict[str, Any]]]:
     csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
-    reader = csv.reader(io.StringIO(read_text_file(path), newline=""), delimiter=delimiter)
+    reader = csv.reader(io.StringIO(read_text_file(path), newline=""), **delimited_format(delimiter))
     sep = "commas" if delimiter == "," else "tabs"
     columns: list[str] | None = None
     rows: list[dict[str, Any]] = []
@@ -131,19 +139,23 @@ def _read_jsonl(path: StrPath) -> tuple[list[str], list[dict[str, Any]]]:
     return list(columns), rows
 
 
-def _read_parquet(path: StrPath) -> tuple[list[str], list[dict[str, Any]]]:
+def _read_parquet(path: StrPath, choose: Callable[[list[str]], str] | None = None
+                  ) -> tuple[list[str], list[dict[str, Any]]]:
+    """All columns, or with ``choose`` (column names -> the one needed) only that one: a file
+    with an embedding column would otherwise become a Python float per number."""
     _check_file(path)
     pa = require("pyarrow", extra="parquet", purpose="reading parquet files")
     pq = require("pyarrow.parquet", extra="parquet", purpose="reading parquet files")
     try:
-        table = pq.read_table(path)
+        names = list(pq.read_schema(path).names)
+        table = pq.read_table(path, columns=None if choose is None else [choose(names)])
     except (pa.ArrowException, OSError) as exc:
         reason = (str(exc).splitlines() or [type(exc).__name__])[0]
         raise InputError(
             f"{path} is not a readable parquet file ({reason}); expected a file written by "
             "pyarrow or pandas"
         ) from None
-    return table.column_names, table.to_pylist()
+    return names, table.to_pylist()
 
 
 def read_table(path: StrPath) -> tuple[list[str], list[dict[str, Any]]]:
@@ -175,6 +187,9 @@ def _choose_column(path: StrPath, columns: list[str], column: str | None) -> str
     if "text" in columns:
         return "text"
     if len(columns) == 1:
+        if Path(path).suffix.lower() in (".csv", ".tsv"):
+            logger.warning("%s: its first line, %r, is read as the header of its only column; for a file of "
+                           "texts without a header, use one text per line in a .txt file", path, columns[0])
         return columns[0]
     raise InputError(
         f"{path} has several columns ({available}) and none is named 'text'; "
@@ -196,6 +211,14 @@ def _cell(path: StrPath, row: int, column: str, value: Any) -> str:
     return value
 
 
+def check_looks_like_text(path: StrPath, column: str, texts: list[str]) -> None:
+    """A text column picked by its name that holds only whole numbers is an index or labels:
+    the header does not match the columns (as in GLUE's SST-2 test.tsv)."""
+    if len(texts) > 1 and all(t.strip().lstrip("-").isdigit() for t in texts):
+        raise InputError(f"{path}: column {column!r} holds only whole numbers ({texts[0]!r}, {texts[1]!r}, ...), "
+                         "not texts; check the header, or pick the text column (--column)")
+
+
 def read_texts(path: StrPath, *, column: str | None = None) -> list[str]:
     """Read texts from a .txt (one per line), .csv, .tsv, .jsonl or .parquet file."""
     suffix = _suffix(path, TEXT_SUFFIXES, "text")
@@ -203,14 +226,22 @@ def read_texts(path: StrPath, *, column: str | None = None) -> list[str]:
         if column is not None:
             raise InputError(f"{path} is a .txt file (one text per line, no columns); a column ({column!r}) "
                              "applies to .csv, .tsv, .jsonl and .parquet files")
-        lines = (line.removesuffix("\r") for line in read_text_file(path).split("\n"))
+        lines = [line.removesuffix("\r") for line in read_text_file(path).removesuffix("\n").split("\n")]
         texts = [line for line in lines if line.strip()]
+        if texts and len(texts) < len(lines):
+            logger.warning("%s: skipped %d blank line(s); the outputs have one row per non-blank line", path,
+                           len(lines) - len(texts))
     else:
-        columns, rows = read_table(path)
+        if suffix == ".parquet":
+            columns, rows = _read_parquet(path, lambda names: _choose_column(path, names, column))
+        else:
+            columns, rows = read_table(path)
         texts = []
         if rows:
             name = _choose_column(path, columns, column)
             texts = [_cell(path, i, name, row.get(name)) for i, row in enumerate(rows, 1)]
+            if column is None:  # chosen by its name: check that the header matches the columns
+                check_looks_like_text(path, name, texts)
     if not texts:
         raise InputError(f"{path} contains no texts; expected at least one non-empty line or row")
     logger.debug("read %d texts from %s", len(texts), path)
@@ -265,10 +296,15 @@ def _check_parent(path: StrPath) -> Path:
     return target
 
 
-def check_output_path(path: StrPath, suffixes: Iterable[str]) -> Path:
-    """Check, before any expensive work, that ``path`` has a supported suffix and is writable."""
+def check_output_path(path: StrPath, suffixes: Iterable[str], *, inputs: Iterable[StrPath | None] = ()) -> Path:
+    """Check, before any expensive work, that ``path`` has a supported suffix, is writable and
+    is none of the ``inputs`` (an output must never replace the file it is computed from)."""
     _suffix(path, tuple(s.lower() for s in suffixes), "output")
-    return _check_parent(path)
+    target = _check_parent(path)
+    for source in inputs:
+        if source is not None and target.exists() and Path(source).exists() and os.path.samefile(target, source):
+            raise OutputError(f"the output {path} is the input file {source}; write the output to another file")
+    return target
 
 
 @contextmanager

@@ -12,7 +12,10 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import signal
 import sys
+import threading
+from typing import Any
 
 from frasi.errors import FrasiError
 
@@ -36,11 +39,14 @@ def main(argv: list[str] | None = None) -> int:
 
     root = logging.getLogger("frasi")
     saved = root.handlers[:], root.level, root.propagate
+    on_term = _exit_on_sigterm()
     try:
         code = app(args=argv, prog_name="frasi", standalone_mode=False)
         if code == 130:  # typer turns Ctrl-C into exit code 130 without a word
             err.print("interrupted")
     except SystemExit as exc:
+        if exc.code == _TERMINATED:
+            err.print("terminated")
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except FrasiError as exc:
         err.print(f"error: {exc}")
@@ -69,7 +75,25 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         root.handlers[:], root.level, root.propagate = saved
+        if on_term is not None:
+            signal.signal(signal.SIGTERM, on_term)
     return code if isinstance(code, int) else 0  # click returns an exit code (e.g. 0 after --help) or None
+
+
+_TERMINATED = 128 + signal.SIGTERM
+
+
+def _exit_on_sigterm() -> Any:
+    """Turn SIGTERM (timeout, Slurm, systemd) into SystemExit, so that outputs being written are
+    cleaned up as on Ctrl-C; return the previous handler (None when not in the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def terminate(signum: int, frame: Any) -> None:
+        raise SystemExit(_TERMINATED)
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    return signal.SIG_DFL if previous is None else previous
 
 
 if __name__ == "__main__":  # pragma: no cover

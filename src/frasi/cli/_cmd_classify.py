@@ -218,7 +218,7 @@ def classify_predict(
 
     setup_logging(quiet)
     if output is not None:
-        check_output_path(output, RECORD_SUFFIXES)
+        check_output_path(output, RECORD_SUFFIXES, inputs=[file])
     items = read_input_texts(texts, file, column)
     clf = EmbeddingClassifier.load(classifier, encoder=model, trust_pickle=trust_pickle)
     clf.batch_size = batch_size
@@ -292,7 +292,7 @@ def sentiment(
     """Negative / neutral / positive with probabilities, from the shipped multilingual head."""
     setup_logging(quiet)
     if output is not None:
-        check_output_path(output, RECORD_SUFFIXES)
+        check_output_path(output, RECORD_SUFFIXES, inputs=[file])
     items = read_input_texts(texts, file, column)
     clf = frasi.load_sentiment()
     clf.batch_size = batch_size

@@ -105,7 +105,7 @@ def embed(
     if output is None and not as_json:
         raise InputError("pass --output FILE (.npy, .parquet or .jsonl) or --json to print the vectors")
     if output is not None:
-        check_output_path(output, EMBEDDING_SUFFIXES)
+        check_output_path(output, EMBEDDING_SUFFIXES, inputs=[file])
         if output.suffix.lower() == ".parquet":
             require("pyarrow.parquet", extra="parquet", purpose="writing parquet files")
     check_choice("precision", precision, PRECISIONS)

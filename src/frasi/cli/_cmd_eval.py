@@ -87,7 +87,7 @@ def eval_sts(
 
     setup_logging(quiet)
     if output is not None:
-        check_output_path(output, (".json",))
+        check_output_path(output, (".json",), inputs=[data])
     dataset = read_sts(data, sentence1_column=sentence1_col, sentence2_column=sentence2_col,
                        score_column=score_col, genre_column=genre_col)  # every data error before the model loads
     encoder = load_encoder(model)

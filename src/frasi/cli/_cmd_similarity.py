@@ -76,7 +76,7 @@ def similarity(
     if matrix and top_k is not None:
         raise InputError("--top-k applies to a ranking, not to --matrix")
     if output is not None:
-        check_output_path(output, RECORD_SUFFIXES + ((".npy",) if matrix else ()))
+        check_output_path(output, RECORD_SUFFIXES + ((".npy",) if matrix else ()), inputs=[file])
     items = list(texts or [])
     if not matrix and file is None and query is None:
         if len(items) < 2:
@@ -103,6 +103,9 @@ def similarity(
         if output is not None:
             if output.suffix.lower() == ".npy":
                 write_embeddings(output, scores)
+            elif output.suffix.lower() in (".json", ".jsonl"):  # a list per row: texts may repeat or be "text"
+                write_records(output, ["text", "scores"],
+                              [[t, [round6(x) for x in row]] for t, row in zip(candidates, scores)])
             else:
                 write_records(output, ["text", *candidates],
                                [[t, *map(round6, row)] for t, row in zip(candidates, scores)])
@@ -166,7 +169,7 @@ def search(
         raise InputError("pass the corpus with --corpus FILE" + (
             " (with --index too: the index holds the vectors, the corpus file the texts)" if index else ""))
     if output is not None:
-        check_output_path(output, RECORD_SUFFIXES)
+        check_output_path(output, RECORD_SUFFIXES, inputs=[corpus, queries_file])
     if save_index is not None and index is not None:
         raise InputError("--index and --save-index exclude each other")
     if index is not None and index_kind != "auto":
@@ -233,7 +236,7 @@ def paraphrases(
     frasi.similarity.check_metric(metric)
     check_choice("long_texts", long_texts, LONG_TEXT_POLICIES)
     if output is not None:
-        check_output_path(output, RECORD_SUFFIXES)
+        check_output_path(output, RECORD_SUFFIXES, inputs=[file])
     items = read_input_texts(texts, file, column)
     if len(items) < 2:
         raise InputError("paraphrase mining needs at least two texts")

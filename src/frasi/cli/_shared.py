@@ -107,7 +107,15 @@ def write_table(path: Path, header: list[str], rows: list[list[Any]]) -> None:
     import io
 
     buffer = io.StringIO()
-    writer = csv.writer(buffer, delimiter="\t" if path.suffix.lower() == ".tsv" else ",", lineterminator="\n")
+    if path.suffix.lower() == ".tsv":  # unquoted, as frasi reads TSV: a field cannot hold a tab or a newline
+        for row in [header, *rows]:
+            for value in row:
+                if isinstance(value, str) and any(c in value for c in "\t\n\r"):
+                    raise InputError(f"cannot write {path}: {value[:40]!r} holds a tab or a line break, which "
+                                     "a TSV field cannot; write .csv or .jsonl instead")
+        writer = csv.writer(buffer, delimiter="\t", quoting=csv.QUOTE_NONE, quotechar=None, lineterminator="\n")
+    else:
+        writer = csv.writer(buffer, delimiter=",", lineterminator="\n")
     writer.writerow(header)
     writer.writerows(rows)
     frasi.io.write_text(path, buffer.getvalue())
