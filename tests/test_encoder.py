@@ -267,6 +267,18 @@ def test_split_long_text_windows_cover_the_text(tiny):
         assert ids(tiny, a)[-overlap:] == ids(tiny, b)[:overlap]
 
 
+@pytest.mark.real
+def test_split_long_text_cuts_at_words_so_no_token_is_lost(minilm):
+    """A window that began inside a word re-tokenized differently, went over the maximum and was cut."""
+    text = "hello " * 247 + "antidisestablishmentarianism" + " world" * 300 + " finale"
+    windows = minilm.split_long_text(text, overlap=0)
+    for piece, n_tokens in windows:
+        assert len(minilm.tokenizer(piece)["input_ids"]) <= minilm.max_length
+        assert n_tokens == len(minilm.tokenizer(piece, add_special_tokens=False)["input_ids"])
+    assert windows[1][0].startswith("antidisestablishmentarianism")
+    assert sum(n for _, n in windows) == len(minilm.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
 def test_split_long_text_respects_the_prompt(tiny):
     text = word_text(150)
     for piece, n_tokens in tiny.split_long_text(text, prompt="hola mundo ", overlap=0):

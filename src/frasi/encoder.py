@@ -436,8 +436,10 @@ class Encoder:
     def split_long_text(self, text: str, *, prompt: str = "", overlap: int | None = None) -> list[tuple[str, int]]:
         """Split ``text`` into windows that fit the model with ``prompt``; return (window, tokens).
 
-        Windows are substrings of the original text cut at token boundaries; a text that
-        fits is returned whole.
+        Windows are substrings of the original text that start and end at word boundaries
+        (inside a word only when one word alone exceeds the budget), so each window tokenizes
+        as in the whole text; each is checked to fit with the prompt. A text that fits is
+        returned whole.
         """
         budget = self.max_length - self._n_special_tokens() - self._n_tokens(prompt)
         if budget < 8:
@@ -449,17 +451,30 @@ class Encoder:
         with self._quiet_tokenizer():
             enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, truncation=False)
         offsets = enc["offset_mapping"]
-        if len(offsets) <= budget:
-            return [(text, max(len(offsets), 1))]
-        windows, start, step = [], 0, budget - overlap
+        n = len(offsets)
+        if n <= budget:
+            return [(text, max(n, 1))]
+        # a token starts a word when text separates it from the one before (not "##ism", not ".")
+        word_start = [i == 0 or offsets[i][0] > offsets[i - 1][1] for i in range(n)] + [True]
+        windows, start = [], 0
         while True:
-            end = min(start + budget, len(offsets))
+            end = min(start + budget, n)
+            cut = end
+            while cut > start + 1 and not word_start[cut]:
+                cut -= 1
+            end = cut if word_start[cut] else end  # one word longer than the budget: cut inside it
             piece = text[offsets[start][0] : offsets[end - 1][1]]
+            while end > start + 1 and self._n_tokens(prompt + piece) > budget + self._n_tokens(prompt):
+                end -= 1  # re-tokenized, the piece must still fit (it does when cut at words)
+                piece = text[offsets[start][0] : offsets[end - 1][1]]
             if piece.strip():
                 windows.append((piece, end - start))
-            if end == len(offsets):
+            if end == n:
                 return windows
-            start += step
+            nxt = max(end - overlap, start + 1)
+            while nxt < end and not word_start[nxt]:
+                nxt += 1
+            start = nxt
 
     def _n_tokens(self, text: str) -> int:
         if not text:
