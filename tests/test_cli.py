@@ -1026,6 +1026,31 @@ def test_search_index_from_another_corpus_or_model_is_refused(cli, tiny, tiny_en
     assert "another corpus" in err
 
 
+def test_search_index_is_tied_to_the_model_files_and_long_text_policy(cli, tiny, tiny_encoder_dir, corpus_csv,
+                                                                        tmp_path):
+    import shutil
+
+    from frasi import compose
+
+    first = shutil.copytree(tiny, tmp_path / "a" / "model")
+    (tmp_path / "b").mkdir()
+    other = compose(tiny_encoder_dir, pooling="cls").save(tmp_path / "b" / "model")  # same folder name, same dim
+    index = tmp_path / "index"
+    assert_ok(cli("search", "la casa", "--corpus", corpus_csv, "-c", "body", "-m", first, "--save-index", index, "-q"))
+    err = assert_bad_input(cli("search", "la casa", "--corpus", corpus_csv, "-c", "body", "-m", other, "--index",
+                               index, "-q"))
+    assert "another model" in err
+    err = assert_bad_input(cli("search", "la casa", "--corpus", corpus_csv, "-c", "body", "-m", first, "--index",
+                               index, "--long-texts", "chunk", "-q"))
+    assert "another --long-texts" in err
+    metadata_file = index / "index.json"
+    saved = json.loads(metadata_file.read_text(encoding="utf-8"))
+    saved["metadata"] = {}  # as an index saved from Python
+    metadata_file.write_text(json.dumps(saved), encoding="utf-8")
+    result = assert_ok(cli("search", "la casa", "--corpus", corpus_csv, "-c", "body", "-m", first, "--index", index))
+    assert "does not record its model, corpus" in result.err
+
+
 @pytest.mark.real
 def test_search_prompts_can_be_set_or_disabled(cli, e5_dir, tmp_path, monkeypatch):
     corpus = write(tmp_path / "c.txt", "El gato duerme.\nLa bolsa cayó.\n")

@@ -42,6 +42,7 @@ from ._shared import (
     encode_texts,
     err,
     load_encoder,
+    logger,
     out,
     prompt_args,
     ranking_table,
@@ -179,16 +180,23 @@ def search(
         raise InputError(f"--save-index {save_index} exists and is not an index folder; choose a new folder")
     query_texts = read_input_texts(queries, queries_file, None, what="queries", file_option="--queries-file")
     docs = read_texts(corpus, column=column)
-    fingerprint = {"corpus_sha256": texts_sha256(docs), "corpus_prompt": corpus_prompt}
     encoder = load_encoder(model, backend, threads, fallback)
-    fingerprint["model"] = encoder.name
+    corpus_prompt_args = prompt_args(corpus_prompt, "passage")
+    fingerprint = {"model_files": _model_files_id(encoder, use_cache), "corpus_sha256": texts_sha256(docs),
+                   "corpus_prompt_text": encoder.resolve_prompt(**corpus_prompt_args), "long_texts": long_texts}
     if index is not None:
         built = frasi.load_index(index)
-        labels = {"model": "model", "corpus_sha256": "corpus", "corpus_prompt": "--corpus-prompt"}
+        labels = {"model_files": "model", "corpus_sha256": "corpus", "corpus_prompt_text": "corpus prompt",
+                  "long_texts": "--long-texts"}
+        unknown = [labels[key] for key in fingerprint if key not in built.metadata]
+        if unknown:
+            logger.warning("the index in %s does not record its %s, so frasi cannot check that they match; "
+                           "rebuild it with --save-index to be sure", index, ", ".join(unknown))
         for key, value in fingerprint.items():
             if built.metadata.get(key, value) != value:
-                raise InputError(f"the index in {index} was built with another {labels[key]} "
-                                 f"({built.metadata[key]!r}); rebuild it with --save-index")
+                shown = built.metadata.get("model", built.metadata[key]) if key == "model_files" else built.metadata[key]
+                raise InputError(f"the index in {index} was built with another {labels[key]} ({shown!r}); rebuild "
+                                 "it with --save-index")
         if metric is not None and metric != built.metric:
             raise InputError(f"the index in {index} was built for {built.metric} scores, not {metric}; "
                              "drop --metric or rebuild the index with --save-index")
@@ -196,10 +204,10 @@ def search(
             raise InputError(f"the index in {index} holds {len(built)} vectors of dim {built.dim}, but the corpus "
                              f"has {len(docs)} texts and the model dim {encoder.dimension}; rebuild it with --save-index")
     else:
-        vectors = encode_texts(encoder, docs, use_cache=use_cache, **prompt_args(corpus_prompt, "passage"), batch_size=batch_size,
-                                 long_texts=long_texts)  # type: ignore[arg-type]
+        vectors = encode_texts(encoder, docs, use_cache=use_cache, **corpus_prompt_args, batch_size=batch_size,
+                               long_texts=long_texts)  # type: ignore[arg-type]
         built = frasi.build_index(vectors, kind=index_kind, metric=metric or "cosine")
-        built.metadata.update(fingerprint)
+        built.metadata.update(fingerprint, model=encoder.name)
     query_vectors = encode_texts(encoder, query_texts, use_cache=use_cache, **prompt_args(query_prompt, "query"), batch_size=batch_size,
                                    long_texts=long_texts)  # type: ignore[arg-type]
     scores, ids = built.search(query_vectors, top_k=top_k)
@@ -261,3 +269,14 @@ def paraphrases(
         err.print(f"no pair scores {threshold} or more; lower --threshold")
 
 
+def _model_files_id(encoder: frasi.Encoder, use_cache: bool) -> str:
+    """The model's files (the same for every backend of one model), hashed once and remembered in the
+    embedding cache; the weights in memory for a model without a folder."""
+    from frasi.cache import EmbeddingCache, model_fingerprint, weights_fingerprint
+
+    if encoder.path is None:
+        return "weights:" + weights_fingerprint(encoder.model)
+    if not use_cache:
+        return "files:" + model_fingerprint(encoder.path)
+    with EmbeddingCache() as store:
+        return "files:" + model_fingerprint(encoder.path, cache=store)
