@@ -118,6 +118,9 @@ def test_max_length(tiny_encoder_dir):
         ({"dense_dim": -4}, "dense size"),
         ({"dense_dim": 8.0}, "dense size"),
         ({"max_length": 2}, "max_length"),
+        ({"prompts": {"query": "q: "}, "default_prompt_name": "qeury"}, "'qeury' is not one of the prompts"),
+        ({"default_prompt_name": "query"}, "none given"),
+        ({"prompts": ["q: "]}, "prompts must map names"),
     ],
 )
 def test_bad_arguments(tiny_encoder_dir, kwargs, match):

@@ -100,6 +100,12 @@ def compose(
 
     # Same resolution as Encoder.load: a missing folder or an unknown Hub id fails within
     # seconds with ModelNotFoundError instead of transformers' minute of retries.
+    if prompts is not None and (not isinstance(prompts, dict)
+                                or not all(isinstance(k, str) and isinstance(v, str) for k, v in prompts.items())):
+        raise InputError(f"prompts must map names to prompt texts, such as {{'query': 'query: '}}; got {prompts!r}")
+    if default_prompt_name is not None and default_prompt_name not in (prompts or {}):
+        raise InputError(f"default_prompt_name {default_prompt_name!r} is not one of the prompts "
+                         f"({', '.join(prompts or {}) or 'none given'})")
     resolved = resolve(encoder)
     model = load_checked(resolved.path, lambda: compose_modules(
         str(resolved.path), pooling=pooling, dense_dim=dense_dim, dense_activation=dense_activation,
