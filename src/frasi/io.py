@@ -181,7 +181,7 @@ def _choose_column(path: StrPath, columns: list[str], column: str | None) -> str
         if column not in columns:
             raise InputError(
                 f"column {column!r} not found in {path}; available columns: {available}; "
-                "pass one of them as the column (--column on the command line)"
+                "choose one with --column (column= in Python)"
             )
         return column
     if "text" in columns:
@@ -193,7 +193,7 @@ def _choose_column(path: StrPath, columns: list[str], column: str | None) -> str
         return columns[0]
     raise InputError(
         f"{path} has several columns ({available}) and none is named 'text'; "
-        "pass the one holding the texts as the column (--column on the command line)"
+        "choose the one holding the texts with --column (column= in Python)"
     )
 
 
