@@ -135,8 +135,11 @@ def test_eviction_ends_when_the_counters_run_ahead_of_the_rows(tmp_path):
     with connection:
         connection.execute("UPDATE namespaces SET bytes = bytes + 10000000")  # counters wrong, rows few
     connection.close()
-    cache.put_many(_ns(), ["c"], np.ones((1, 384), np.float32))  # evicts every row, then stops
+    cache.put_many(_ns(), ["c"], np.ones((1, 384), np.float32))  # evicts every row, then recounts
     assert cache.get_many(_ns(), ["a", "b", "c"]) == [None, None, None]
+    cache.put_many(_ns(), ["d"], np.ones((1, 384), np.float32))  # counted right again: it stays
+    assert cache.get_many(_ns(), ["d"])[0] is not None
+    assert cache.info().entries == 1
     cache.close()
 
 

@@ -447,13 +447,15 @@ def test_sigterm_exits_143_and_cleans_up(cli, tiny, outdir, monkeypatch):
     import signal
     import time
 
-    import frasi
+    real_save = np.save
 
-    def killed(*args, **kwargs):
+    def killed_while_writing(file, array, **kwargs):
+        real_save(file, array, **kwargs)  # the temporary file now holds the vectors
+        assert list(outdir.iterdir())
         os.kill(os.getpid(), signal.SIGTERM)
         time.sleep(5)  # the handler interrupts this
 
-    monkeypatch.setattr(frasi.Encoder, "encode", killed)
+    monkeypatch.setattr(np, "save", killed_while_writing)
     result = cli("embed", "hola", "-m", tiny, "-o", outdir / "e.npy", "--no-cache")
     assert result.code == 143 and "terminated" in result.err and not list(outdir.iterdir())
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # restored after the command
@@ -1045,6 +1047,11 @@ def test_search_index_is_tied_to_the_model_files_and_long_text_policy(cli, tiny,
     assert "another --long-texts" in err
     metadata_file = index / "index.json"
     saved = json.loads(metadata_file.read_text(encoding="utf-8"))
+    old = {"corpus_sha256": saved["metadata"]["corpus_sha256"], "corpus_prompt": None, "model": "model"}
+    metadata_file.write_text(json.dumps({**saved, "metadata": old}), encoding="utf-8")  # as frasi wrote it before
+    err = assert_bad_input(cli("search", "la casa", "--corpus", corpus_csv, "-c", "body", "-m", tiny, "--index",
+                               index, "-q"))
+    assert "another model ('model')" in err  # the folder name is all such an index recorded
     saved["metadata"] = {}  # as an index saved from Python
     metadata_file.write_text(json.dumps(saved), encoding="utf-8")
     result = assert_ok(cli("search", "la casa", "--corpus", corpus_csv, "-c", "body", "-m", first, "--index", index))

@@ -100,6 +100,13 @@ def test_stsbenchmark_short_row_names_the_line(tmp_path):
         read_sts(write(tmp_path, "sts.csv", broken))
 
 
+def test_a_malformed_first_line_is_an_input_error(tmp_path):
+    path = tmp_path / "pairs.csv"
+    path.write_text('"a" ,b,3\nc,d,4\n', encoding="utf-8")
+    with pytest.raises(InputError, match="line 1"):
+        read_sts(path)
+
+
 def test_a_score_too_large_for_a_float_is_an_input_error(tmp_path):
     path = tmp_path / "big.jsonl"
     rows = [{"sentence1": "a", "sentence2": "b", "score": 1}, {"sentence1": "c", "sentence2": "d", "score": 10**400}]

@@ -77,6 +77,9 @@ def test_tsv_has_no_quoting_and_csv_quotes_are_strict(tmp_path):
     assert io.read_texts(path) == ['"Great movie', "bad film", 'ok" said I']  # as STSb and GLUE are written
     with pytest.raises(InputError, match="line 2"):
         io.read_texts(write(tmp_path, "q.csv", 'text\n"abc"def\n'))
+    # a TSV written by pandas or Python's csv is quoted: read as such
+    quoted = write(tmp_path, "pandas.tsv", 'text\n"Dijo ""hola"" y se fue"\n"linea\nnueva"\nnormal\n')
+    assert io.read_texts(quoted) == ['Dijo "hola" y se fue', "linea\nnueva", "normal"]
 
 
 def test_header_that_does_not_match_the_columns(tmp_path, caplog):

@@ -361,6 +361,9 @@ def test_cli_train_and_errors(tiny_st_dir, sts_files, tmp_path, capsys):
     config.write_text(f'train_files = ["{sts_files["train"]}"]\narchitecture = "bi-encoder"\n', encoding="utf-8")
     assert main(["train", "architecture", "--config", str(config), "-o", str(tmp_path / "z")]) == 2
     assert "sets architecture = 'bi-encoder'; this command trains regression" in capsys.readouterr().err
+    config.write_text(f'train_files = ["{sts_files["train"]}"]\n', encoding="utf-8")
+    assert main(["train", "architecture", "--config", str(config), "-o", str(tmp_path / "z")]) == 2
+    assert "no architecture was given; this command trains regression" in capsys.readouterr().err
 
 
 def test_cli_flags_reach_the_config(tiny_st_dir, sts_files, tmp_path, capsys):

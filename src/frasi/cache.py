@@ -673,7 +673,12 @@ class EmbeddingCache:
                 batch = max(1, math.ceil((size - target) / (size / entries)))
                 deleted = conn.execute("DELETE FROM vectors WHERE id IN (SELECT id FROM vectors "
                                        "ORDER BY last_access, id LIMIT ?)", (batch,)).rowcount
-                if deleted <= 0:  # the per-namespace counters ran ahead of the rows: nothing left to delete
+                if deleted <= 0:  # the per-namespace counters ran ahead of the rows: count them again
+                    logger.warning("the embedding cache %s counted more vectors than it holds; recounting", self.path)
+                    conn.execute("UPDATE namespaces SET "
+                                 "entries = (SELECT COUNT(*) FROM vectors v WHERE v.nid = namespaces.nid), "
+                                 "bytes = (SELECT COALESCE(SUM(length(v.data)), 0) FROM vectors v "
+                                 "WHERE v.nid = namespaces.nid)")
                     break
                 removed += deleted
                 entries, size = self._stored(conn)

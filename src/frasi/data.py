@@ -376,7 +376,10 @@ def read_sts(
             data = _read_stsbenchmark(path, text)
         else:
             delimiter = "," if suffix == ".csv" else "\t"
-            record = next(csv.reader(io.StringIO(first), **delimited_format(delimiter)), [])
+            try:  # a first look at the first line: is it a headerless sentence1, sentence2, score row?
+                record = next(csv.reader(io.StringIO(first), delimiter=delimiter), [])
+            except csv.Error:
+                record = []
             if len(record) == 3 and _number(record[2].strip()) is not None:
                 data = _read_headerless(path, text, delimiter)
             elif suffix == ".txt":
@@ -438,7 +441,7 @@ def _read_stsbenchmark(path: StrPath, text: str) -> STSData:
 
 def _read_headerless(path: StrPath, text: str, delimiter: str) -> STSData:
     csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
-    reader = csv.reader(io.StringIO(text, newline=""), **delimited_format(delimiter))
+    reader = csv.reader(io.StringIO(text, newline=""), **delimited_format(delimiter, text))
     sep = "comma" if delimiter == "," else "tab"
     s1: list[str] = []
     s2: list[str] = []

@@ -79,12 +79,18 @@ def _check_device(device: str) -> None:
 
 
 def _check_ranges(vectors: np.ndarray, source: str) -> None:
-    """int8/uint8 scale each dimension by its range in ``vectors``: a zero range gives constant output."""
-    flat = int((np.ptp(vectors, axis=0) == 0).sum())
+    """int8/uint8 scale each dimension by its range in ``vectors``. When no dimension varies
+    (duplicate texts, a one-row calibration), every value would come out the same: refuse.
+    A few constant dimensions (dead units of a ReLU Dense layer) are harmless."""
+    scale = np.abs(vectors).max(axis=0)
+    flat = int((np.ptp(vectors, axis=0) <= 1e-5 * np.maximum(scale, 1e-12)).sum())  # float noise counts as flat
+    if flat == vectors.shape[1]:
+        raise InputError(f"no dimension varies across the {len(vectors)} row{'s' if len(vectors) != 1 else ''} of "
+                         f"the {source}, so int8/uint8 cannot scale them; calibrate on several different texts "
+                         "(calibration=encoder.encode(sample)) or use binary/ubinary")
     if flat:
-        raise InputError(f"{flat} of {vectors.shape[1]} dimensions have the same value in every row of the {source} "
-                         f"({len(vectors)} row{'s' if len(vectors) != 1 else ''}), so int8/uint8 cannot scale them; calibrate on several different "
-                         "texts (calibration=encoder.encode(sample)) or use binary/ubinary")
+        logger.debug("%d of %d dimensions are constant in the %s; they quantize to one value", flat,
+                     vectors.shape[1], source)
 
 
 def show_progress_default() -> bool:

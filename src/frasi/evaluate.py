@@ -366,8 +366,8 @@ def evaluate_sts(
     if not isinstance(data, STSData):
         raise InputError(f"data must be an STSData (from frasi.data.read_sts), got {type(data).__name__}")
     if isinstance(encoder, (str, os.PathLike)) or not callable(getattr(encoder, "encode", None)):
-        raise InputError(f"encoder must be a frasi.Encoder (frasi.Encoder.load({str(encoder)!r}) loads one), got "
-                         f"{type(encoder).__name__}")
+        hint = f" (frasi.Encoder.load({os.fspath(encoder)!r}) loads one)" if isinstance(encoder, (str, os.PathLike)) else ""
+        raise InputError(f"encoder must be a frasi.Encoder{hint}, got {type(encoder).__name__}")
     _check_bootstrap(n_bootstrap, seed, 0.95)
     effective_prompt = encoder.resolve_prompt(prompt_name, prompt)
     unique = list(dict.fromkeys([*data.sentences1, *data.sentences2]))

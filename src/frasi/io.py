@@ -75,17 +75,24 @@ def read_text_file(path: StrPath) -> str:
         ) from None
 
 
-def delimited_format(delimiter: str) -> dict[str, Any]:
-    """csv.reader options: CSV is quoted and read strictly (a stray quote is an error, not
-    silently dropped); TSV has no quoting, as STSb and GLUE write it (a text may start with ")."""
-    if delimiter == "\t":
-        return {"delimiter": "\t", "quoting": csv.QUOTE_NONE}
-    return {"delimiter": delimiter, "strict": True}
+def delimited_format(delimiter: str, text: str) -> dict[str, Any]:
+    """csv.reader options for ``text``. CSV is quoted and read strictly (a stray quote is an
+    error, not silently dropped). TSV comes both ways: raw, as STSb and GLUE write it (a text
+    may start with a literal "), or quoted, as pandas and Python's csv write it; a TSV is
+    read as quoted when a field is wholly quoted ("...", inner quotes doubled) or the rows'
+    field counts only agree once quotes are honoured."""
+    if delimiter != "\t":
+        return {"delimiter": delimiter, "strict": True}
+    raw = [row for row in csv.reader(io.StringIO(text, newline=""), delimiter="\t", quoting=csv.QUOTE_NONE) if row]
+    quoted = len({len(row) for row in raw}) > 1 or any(
+        len(f) >= 2 and f[0] == f[-1] == '"' and '"' not in f[1:-1].replace('""', "") for row in raw for f in row)
+    return {"delimiter": "\t", "strict": True} if quoted else {"delimiter": "\t", "quoting": csv.QUOTE_NONE}
 
 
 def _read_delimited(path: StrPath, delimiter: str) -> tuple[list[str], list[dict[str, Any]]]:
     csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
-    reader = csv.reader(io.StringIO(read_text_file(path), newline=""), **delimited_format(delimiter))
+    text = read_text_file(path)
+    reader = csv.reader(io.StringIO(text, newline=""), **delimited_format(delimiter, text))
     sep = "commas" if delimiter == "," else "tabs"
     columns: list[str] | None = None
     rows: list[dict[str, Any]] = []

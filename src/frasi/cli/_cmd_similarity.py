@@ -182,21 +182,30 @@ def search(
     docs = read_texts(corpus, column=column)
     encoder = load_encoder(model, backend, threads, fallback)
     corpus_prompt_args = prompt_args(corpus_prompt, "passage")
-    fingerprint = {"model_files": _model_files_id(encoder, use_cache), "corpus_sha256": texts_sha256(docs),
+    saved = index is not None or save_index is not None  # hashing the model's files is for saved indexes only
+    fingerprint = {**({"model_files": _model_files_id(encoder, use_cache)} if saved else {}),
+                   "corpus_sha256": texts_sha256(docs),
                    "corpus_prompt_text": encoder.resolve_prompt(**corpus_prompt_args), "long_texts": long_texts}
     if index is not None:
         built = frasi.load_index(index)
-        labels = {"model_files": "model", "corpus_sha256": "corpus", "corpus_prompt_text": "corpus prompt",
+        if "model_files" not in built.metadata and "model" in built.metadata:  # saved by an earlier frasi: a name
+            fingerprint["model"] = encoder.name
+            if "corpus_prompt" in built.metadata:
+                fingerprint["corpus_prompt"] = corpus_prompt
+        labels = {"model_files": "model", "model": "model", "corpus_sha256": "corpus",
+                  "corpus_prompt_text": "corpus prompt", "corpus_prompt": "--corpus-prompt",
                   "long_texts": "--long-texts"}
-        unknown = [labels[key] for key in fingerprint if key not in built.metadata]
-        if unknown:
-            logger.warning("the index in %s does not record its %s, so frasi cannot check that they match; "
-                           "rebuild it with --save-index to be sure", index, ", ".join(unknown))
+        recorded = set(built.metadata) | ({"model_files"} if "model" in built.metadata else set()) | (
+            {"corpus_prompt_text"} if "corpus_prompt" in built.metadata else set())
         for key, value in fingerprint.items():
             if built.metadata.get(key, value) != value:
                 shown = built.metadata.get("model", built.metadata[key]) if key == "model_files" else built.metadata[key]
                 raise InputError(f"the index in {index} was built with another {labels[key]} ({shown!r}); rebuild "
                                  "it with --save-index")
+        unknown = list(dict.fromkeys(labels[key] for key in fingerprint if key not in recorded))
+        if unknown:
+            logger.warning("the index in %s does not record its %s, so frasi cannot check that they match; "
+                           "rebuild it with --save-index to be sure", index, ", ".join(unknown))
         if metric is not None and metric != built.metric:
             raise InputError(f"the index in {index} was built for {built.metric} scores, not {metric}; "
                              "drop --metric or rebuild the index with --save-index")

@@ -120,8 +120,12 @@ def _train(architecture: str | None, params: dict[str, Any], *, allowed: tuple[s
     setup_logging(params["quiet"])
     config = build_config(params["config_file"], architecture=architecture, **_config_options(params))
     if allowed and config.architecture not in allowed:
-        raise InputError(f"{params['config_file']} sets architecture = {config.architecture!r}; this command trains "
-                         f"{', '.join(allowed)} (pass --arch, or use frasi train {config.architecture})")
+        from frasi.train.config import read_config_file
+
+        what = (f"{params['config_file']} sets architecture = {config.architecture!r}" if params["config_file"]
+                and "architecture" in read_config_file(params["config_file"]) else "no architecture was given")
+        raise InputError(f"{what}; this command trains {', '.join(allowed)} (pass --arch, or use "
+                         f"frasi train {config.architecture})")
     _show(train(config, params["output"], resume=params["resume"]), params["as_json"], params["quiet"])
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -169,7 +170,13 @@ def run(trainer: Any, work: Path, *, resuming: bool) -> dict[str, Any]:
         "train_seconds": round(clock["seconds"], 2),
         "resumed_from_step": int(checkpoint.rsplit("-", 1)[-1]) if checkpoint else None,
         "best_step": int(best.rsplit("-", 1)[-1]) if best else None,
-        "best_dev": state.best_metric,
-        "history": [{k: (round(v, 6) if isinstance(v, float) else v) for k, v in h.items()}
-                    for h in state.log_history],
+        "best_dev": _finite(state.best_metric),
+        "history": [{k: _finite(v) for k, v in h.items()} for h in state.log_history],
     }
+
+
+def _finite(value: Any) -> Any:
+    """A float rounded to 6 places, or None when undefined (NaN from constant predictions, inf)."""
+    if isinstance(value, float):
+        return round(value, 6) if math.isfinite(value) else None
+    return value
