@@ -118,14 +118,14 @@ def prepare_output(config: TrainConfig, output: str | Path, *, resume: bool,
     if resume and saved.is_file():
         before = json.loads(saved.read_text(encoding="utf-8"))
         now = config.to_dict()
-        changed = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
+        changed = changed_keys(before, now)
         if changed:
             raise InputError(f"cannot resume {work}: the config differs in {', '.join(changed)}; resume with the "
                              "same settings, or delete that folder to start again")
         saved_data = work / _DATA_FILE
         if data is not None and saved_data.is_file():
             before = json.loads(saved_data.read_text(encoding="utf-8"))
-            changed = sorted(k for k in set(before) | set(data) if before.get(k) != data.get(k))
+            changed = changed_keys(before, data)
             if changed:
                 raise InputError(f"cannot resume {work}: the data files changed since the run started "
                                  f"({', '.join(changed)} differ); restore them, or delete that folder to start again")
@@ -143,6 +143,11 @@ def prepare_output(config: TrainConfig, output: str | Path, *, resume: bool,
     if data is not None:
         write_json(work / _DATA_FILE, data)
     return target, work, False
+
+
+def changed_keys(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """The keys whose values differ between two records (a key missing on one side counts as None)."""
+    return sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
 
 
 def finish(work: Path) -> None:

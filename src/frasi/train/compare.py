@@ -271,7 +271,7 @@ def _check_reusable(folder: Path, config: TrainConfig) -> None:
 
     recorded = json.loads((folder / _run.RUN_FILE).read_text(encoding="utf-8")).get("config", {})
     wanted = config.to_dict()
-    changed = sorted(k for k in set(recorded) | set(wanted) if recorded.get(k) != wanted.get(k))
+    changed = _run.changed_keys(recorded, wanted)
     if changed:
         raise InputError(f"cannot resume: {folder} was trained with other settings ({', '.join(changed)} differ); "
                          "resume with the same settings, or delete that model folder to train it again")

@@ -9,6 +9,8 @@ files may also be unscored tables of positive pairs (sentence1 / sentence2 colum
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -39,12 +41,14 @@ class Pairs:
 
     def sha256(self) -> str:
         """A hash of the pairs and their targets, in order."""
-        import hashlib
-        import json
-
         targets = None if self.targets is None else [float(x) for x in self.targets]
-        content = {"sentence1": self.sentences1, "sentence2": self.sentences2, "targets": targets}
-        return hashlib.sha256(json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode("utf-8")).hexdigest()
+        return _json_sha256({"sentence1": self.sentences1, "sentence2": self.sentences2, "targets": targets})
+
+
+def _json_sha256(content: dict[str, Any]) -> str:
+    """SHA-256 of ``content`` as compact JSON with sorted keys."""
+    text = json.dumps(content, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -109,13 +113,8 @@ def _read_train_file(path: str, config: TrainConfig) -> Pairs:
 
 def _read_positive_pairs(path: str) -> Pairs:
     """Unscored positive pairs from a table with sentence1 / sentence2 columns."""
-    import hashlib
-    import json
-
     from frasi.data import read_pairs
 
     s1, s2 = read_pairs(path)
-    digest = hashlib.sha256(json.dumps({"sentence1": s1, "sentence2": s2}, ensure_ascii=False, sort_keys=True,
-                                       separators=(",", ":")).encode("utf-8")).hexdigest()
     return Pairs(s1, s2, None, [{"source": str(path), "layout": "positive pairs", "n_pairs": len(s1),
-                                 "sha256": digest}])
+                                 "sha256": _json_sha256({"sentence1": s1, "sentence2": s2})}])
