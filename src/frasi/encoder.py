@@ -42,7 +42,7 @@ import numpy as np
 from ._hf import muted, quiet_loading, quiet_tokenizer
 from .backends import DEFAULT_BACKEND, backend_spec, check_threads
 from .cache import EmbeddingCache, folder_state
-from .errors import FrasiError, InputError, ModelLoadError, OutputError
+from .errors import FrasiError, InputError, ModelLoadError, OutputError, first_line
 from .io import validate_texts
 from .sources import DEFAULT_MODEL, ResolvedModel, resolve
 
@@ -606,7 +606,7 @@ def load_checked(path: Path, build: Callable[[], SentenceTransformer]) -> Senten
     except FrasiError:
         raise
     except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         raise ModelLoadError(
             f"cannot load the model in {path}: {first}; the folder may be corrupt or partial "
             "(re-save it, or delete it so frasi converts or downloads it again)"

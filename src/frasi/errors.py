@@ -54,3 +54,9 @@ def require(module: str, *, extra: str, purpose: str):
         return importlib.import_module(module)
     except ImportError as exc:
         raise MissingExtraError(module.split(".")[0], extra, purpose) from exc
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message, or its type name when the message is empty:
+    what a one-line frasi error quotes from a library's (often multi-line) error."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

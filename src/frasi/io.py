@@ -21,7 +21,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from frasi.errors import FrasiError, InputError, OutputError, require
+from frasi.errors import FrasiError, InputError, OutputError, first_line, require
 
 logger = logging.getLogger(__name__)
 
@@ -157,7 +157,7 @@ def _read_parquet(path: StrPath, choose: Callable[[list[str]], str] | None = Non
         names = list(pq.read_schema(path).names)
         table = pq.read_table(path, columns=None if choose is None else [choose(names)])
     except (pa.ArrowException, OSError) as exc:
-        reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+        reason = first_line(exc)
         raise InputError(
             f"{path} is not a readable parquet file ({reason}); expected a file written by "
             "pyarrow or pandas"

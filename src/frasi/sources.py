@@ -24,7 +24,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Literal
 
-from .errors import InputError, ModelLoadError, ModelNotFoundError, OutputError
+from .errors import (
+    InputError,
+    ModelLoadError,
+    ModelNotFoundError,
+    OutputError,
+    first_line,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -244,7 +250,7 @@ def _from_hub(repo_id: str) -> Path:
             f"unknown model {repo_id!r}: not a folder, not a packaged model ({known}) and not a valid Hub id"
         ) from None
     except Exception as exc:  # network errors, missing repos, gated repos
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = first_line(exc)
         raise ModelNotFoundError(
             f"unknown model {repo_id!r}: not a folder, not a packaged model ({known}), and the "
             f"Hugging Face Hub could not provide it ({reason}); use a packaged model or a local folder"

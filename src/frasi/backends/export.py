@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import FrasiError, ModelLoadError, OutputError
+from ..errors import FrasiError, ModelLoadError, OutputError, first_line
 from ..io import sha256_file
 from ..sources import ResolvedModel, cache_dir
 from . import BACKENDS, BackendSpec
@@ -149,7 +149,7 @@ def load_artefact(resolved: ResolvedModel, spec: BackendSpec, *, cache: Path | N
         raise OutputError(f"cannot write the {spec.name} export to {folder} ({exc}); set FRASI_CACHE to a "
                           "writable folder") from exc
     except Exception as exc:  # noqa: BLE001 - a converter, quantizer or runtime failing inside the export
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        reason = first_line(exc)
         raise ModelLoadError(f"cannot export {resolved.name} for the {spec.name} backend ({type(exc).__name__}: "
                              f"{reason}); use backend='torch'") from exc
 
@@ -296,7 +296,7 @@ def _export_fp32(resolved: ResolvedModel, spec: BackendSpec, out: Path) -> tuple
                 check = _verify(out, spec, settings, reference, strict=False)
             except Exception as exc:  # noqa: BLE001 - the runtime cannot run the fused graph: use the plain one
                 logger.warning("ONNX Runtime cannot run the fused graph of %s (%s); using the unfused graph "
-                               "(slower)", resolved.name, (str(exc).strip().splitlines() or [type(exc).__name__])[0])
+                               "(slower)", resolved.name, first_line(exc))
                 details["fused"] = False
             else:
                 if not check["ok"]:
@@ -386,7 +386,7 @@ def _trace(st: SentenceTransformer, path: Path, resolved: ResolvedModel) -> None
     except FrasiError:
         raise
     except Exception as exc:
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        reason = first_line(exc)
         raise ModelLoadError(f"cannot export {resolved.name} to ONNX: {reason}; use backend='torch'") from exc
     finally:
         if attention is not None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ModelLoadError, require
+from ..errors import ModelLoadError, first_line, require
 
 
 class OnnxBackend:
@@ -23,7 +23,7 @@ class OnnxBackend:
         try:
             self.session = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types
-            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            reason = first_line(exc)
             raise ModelLoadError(f"ONNX Runtime cannot load {model_file}: {reason}; delete the folder "
                                  f"{model_file.parent} so frasi exports the model again") from exc
         self.name = name

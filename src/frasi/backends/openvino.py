@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ModelLoadError, require
+from ..errors import ModelLoadError, first_line, require
 
 
 class OpenVinoBackend:
@@ -20,7 +20,7 @@ class OpenVinoBackend:
         try:
             compiled = ov.Core().compile_model(str(model_file), "CPU", config)
         except Exception as exc:  # openvino raises RuntimeError with multi-line text
-            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            reason = first_line(exc)
             raise ModelLoadError(f"OpenVINO cannot load {model_file}: {reason}; delete the folder "
                                  f"{model_file.parent} so frasi exports the model again") from exc
         self._request = compiled.create_infer_request()

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from frasi.errors import InputError, ModelLoadError
+from frasi.errors import InputError, ModelLoadError, first_line
 
 from .config import HEAD_ARCHITECTURES
 
@@ -190,7 +190,7 @@ class PairRegressor(nn.Module):
         try:
             model.head.load_state_dict(load_file(str(folder / HEAD_FILE)))
         except RuntimeError as exc:
-            first = str(exc).strip().splitlines()[0]
+            first = first_line(exc)
             raise ModelLoadError(f"the head in {folder} does not fit its config ({first}); re-save the model") \
                 from None
         return model.eval()

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from frasi.errors import InputError, require
+from frasi.errors import InputError, first_line, require
 
 logger = logging.getLogger(__name__)
 
@@ -186,7 +186,7 @@ def read_config_file(path: StrPath) -> dict[str, Any]:
             except yaml.YAMLError as exc:
                 raise ValueError(str(exc)) from None
     except ValueError as exc:  # TOMLDecodeError and JSONDecodeError are ValueErrors
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        first = first_line(exc)
         raise InputError(f"{path} is not valid {suffix[1:].upper()}: {first}; fix the file") from None
     if isinstance(values, dict) and set(values) == {"train"} and isinstance(values["train"], dict):
         values = values["train"]
