@@ -447,7 +447,8 @@ class Encoder:
         as in the whole text; each is checked to fit with the prompt. A text that fits is
         returned whole.
         """
-        budget = self.max_length - self._n_special_tokens() - self._n_tokens(prompt)
+        prompt_tokens = self._n_tokens(prompt)
+        budget = self.max_length - self._n_special_tokens() - prompt_tokens
         if budget < 8:
             raise InputError(f"the prompt {prompt!r} leaves no room for text in {self.max_length} tokens")
         if overlap is None:
@@ -470,7 +471,7 @@ class Encoder:
                 cut -= 1
             end = cut if word_start[cut] else end  # one word longer than the budget: cut inside it
             piece = text[offsets[start][0] : offsets[end - 1][1]]
-            while end > start + 1 and self._n_tokens(prompt + piece) > budget + self._n_tokens(prompt):
+            while end > start + 1 and self._n_tokens(prompt + piece) > budget + prompt_tokens:
                 end -= 1  # re-tokenized, the piece must still fit (it does when cut at words)
                 piece = text[offsets[start][0] : offsets[end - 1][1]]
             if piece.strip():

@@ -172,12 +172,24 @@ def source_files(path: Path) -> list[Path]:
 
 def fingerprint(path: Path) -> dict[str, dict[str, Any]]:
     """Size, mtime and SHA-256 of every source file, keyed by its path inside the folder."""
-    out = {}
-    for file in source_files(path):
-        stat = file.stat()
-        out[file.relative_to(path).as_posix()] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
-                                                   "sha256": sha256_file(file)}
-    return out
+    return {file.relative_to(path).as_posix(): _file_record(file) for file in source_files(path)}
+
+
+def _file_record(file: Path) -> dict[str, Any]:
+    """Size, mtime and SHA-256 of ``file``, as a manifest records it."""
+    stat = file.stat()
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": sha256_file(file)}
+
+
+def _differs(file: Path, entry: dict[str, Any]) -> str | None:
+    """"size" or "content" when ``file`` no longer matches its recorded entry, else None. Only a
+    file whose mtime moved is hashed again; an entry without a SHA-256 is checked by size only."""
+    stat = file.stat()
+    if stat.st_size != entry["size"]:
+        return "size"
+    if "sha256" in entry and stat.st_mtime_ns != entry["mtime_ns"] and sha256_file(file) != entry["sha256"]:
+        return "content"
+    return None
 
 
 def _source_changed(path: Path, recorded: dict[str, dict[str, Any]]) -> str | None:
@@ -187,11 +199,9 @@ def _source_changed(path: Path, recorded: dict[str, dict[str, Any]]) -> str | No
         changed = sorted(set(files) ^ set(recorded))
         return f"the model folder's files changed ({', '.join(changed[:3])})"
     for rel, file in files.items():
-        stat, entry = file.stat(), recorded[rel]
-        if stat.st_size != entry["size"]:
-            return f"{rel} changed size"
-        if stat.st_mtime_ns != entry["mtime_ns"] and sha256_file(file) != entry["sha256"]:
-            return f"{rel} changed"
+        difference = _differs(file, recorded[rel])
+        if difference is not None:
+            return f"{rel} changed size" if difference == "size" else f"{rel} changed"
     return None
 
 
@@ -221,9 +231,10 @@ def _files_damaged(folder: Path, recorded: dict[str, dict[str, Any]]) -> str | N
     mtime moved is hashed again (manifests from before per-file hashes check sizes only)."""
     for name, entry in recorded.items():
         file = folder / name
-        if not file.is_file() or file.stat().st_size != entry["size"]:
+        difference = _differs(file, entry) if file.is_file() else "size"
+        if difference == "size":
             return f"{name} is missing or damaged"
-        if "sha256" in entry and file.stat().st_mtime_ns != entry["mtime_ns"] and sha256_file(file) != entry["sha256"]:
+        if difference == "content":
             return f"{name} is damaged (its SHA-256 changed)"
     return None
 
@@ -251,8 +262,7 @@ def _build(folder: Path, resolved: ResolvedModel, spec: BackendSpec, *, cache: P
             "runtime_version": runtime_version(spec.runtime), "variant": spec.variant,
             "frasi_version": _frasi_version(), "created": _dt.datetime.now(_dt.UTC).isoformat(),
             "export": details, "model": settings, "source": source,
-            "files": {p.name: {"size": p.stat().st_size, "mtime_ns": p.stat().st_mtime_ns, "sha256": sha256_file(p)}
-                      for p in sorted(tmp.iterdir())},
+            "files": {p.name: _file_record(p) for p in sorted(tmp.iterdir())},
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         tmp.chmod(0o755)
