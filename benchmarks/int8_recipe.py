@@ -165,13 +165,18 @@ def run_model(model: str, data_dir: Path, threads: int, rounds: int, work: Path)
     return {"n_dev_texts": n_texts, "n_speed_texts": n_short, "recipes": results}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options this script shares with openvino_int8.py: data, output, models, threads, rounds."""
     parser.add_argument("--data-dir", type=Path, default=C.DEFAULT_DATA_DIR)
     parser.add_argument("--output", type=Path, default=None)
     parser.add_argument("--models", nargs="+", default=list(MODELS))
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_arguments(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     started, load = C.now_utc(), C.load_average()

@@ -32,7 +32,13 @@ from typing import Any
 
 import _common as C
 import numpy as np
-from int8_recipe import LANGS, MODELS, TARGETS, against_reference, with_backend
+from int8_recipe import (
+    LANGS,
+    TARGETS,
+    add_arguments,
+    against_reference,
+    with_backend,
+)
 
 from frasi import Encoder
 from frasi.errors import FrasiError
@@ -82,11 +88,7 @@ def run_model(model: str, data_dir: Path, threads: int, rounds: int, calibration
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data-dir", type=Path, default=C.DEFAULT_DATA_DIR)
-    parser.add_argument("--output", type=Path, default=None)
-    parser.add_argument("--models", nargs="+", default=list(MODELS))
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=3)
+    add_arguments(parser)
     parser.add_argument("--calibration", type=int, default=100, help="train sentences per language for calibration")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
