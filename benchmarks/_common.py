@@ -129,12 +129,29 @@ def _cpu_model() -> str | None:
     return platform.processor() or None
 
 
+# the instruction sets that decide int8 and float32 matmul speed (VNNI: int8 dot products in one instruction)
+_ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8", "amx_bf16")
+
+
+def _cpu_flags() -> list[str] | None:
+    """Which of ``_ISA_FLAGS`` the CPU reports (Linux), or None where /proc/cpuinfo is not readable."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                return [f for f in _ISA_FLAGS if f in flags]
+    except OSError:
+        pass
+    return None
+
+
 def machine_info() -> dict[str, Any]:
     """Platform, CPUs and the versions of the libraries that shape the numbers."""
     info: dict[str, Any] = {
         "platform": platform.platform(),
         "machine": platform.machine(),
         "cpu_model": _cpu_model(),
+        "cpu_flags": _cpu_flags(),
         "cpu_count": os.cpu_count(),
         "python": platform.python_version(),
         "frasi_commit": _git_commit(),
