@@ -4,6 +4,8 @@ Every recipe starts from frasi's fused float32 ONNX export of the model and quan
 with ONNX Runtime's ``quantize_dynamic`` (int8 weights per channel, activations per
 batch); the embedding tables are int8 in all of them. They differ in what stays float32:
 
+* ``none``: nothing: every weight matmul and the fused attention op are int8;
+* ``edges``: every matmul of the first and the last layer;
 * ``ffn-down``: the matmuls that read a GELU output (the FFN down-projection); everything
   else, the fused attention op included, is int8 (frasi's recipe before this benchmark);
 * ``ffn-down+edges``: also every matmul of the first and the last layer;
@@ -48,7 +50,7 @@ logger = logging.getLogger("int8_recipe")
 
 MODELS = ("multilingual-e5-small", "all-MiniLM-L6-v2")
 LANGS = ("en", "es", "it")
-RECIPES = ("ffn-down", "ffn-down+edges", "ffn-down+attention", "frasi")
+RECIPES = ("none", "edges", "ffn-down", "ffn-down+edges", "ffn-down+attention", "frasi")
 TARGETS = {"stsb_loss": 0.5, "mean_cosine": 0.995, "worst_cosine": 0.98}
 
 
@@ -67,7 +69,9 @@ def recipe_nodes(graph: Any, recipe: str) -> tuple[list[str], list[str]]:
     attention_layer = {n.name: int(n.name.rsplit("_", 1)[1]) for n in nodes if n.op_type == "Attention"}
     layer.update(attention_layer)  # fused attention nodes are named Attention_<layer>
     edges = {min(layer.values()), max(layer.values())} if "edges" in recipe and layer else set()
-    chosen = [n.name for n in nodes if producer.get(n.input[0]) not in _ACTIVATIONS and layer.get(n.name) not in edges]
+    keep_ffn_down = "ffn-down" in recipe
+    chosen = [n.name for n in nodes
+              if not (keep_ffn_down and producer.get(n.input[0]) in _ACTIVATIONS) and layer.get(n.name) not in edges]
     ops = ["MatMul", "EmbedLayerNormalization"] + ([] if "attention" in recipe else ["Attention"])
     return ops, chosen + tables
 
