@@ -107,12 +107,14 @@ SECTIONS: list[tuple[str, str, list[list[str]]]] = [
          "--model", "all-MiniLM-L6-v2", "--arch", "bi-encoder", "--arch", "cross-encoder", "--arch", "siamese",
          "--epochs", "2", "--batch-size", "4", "--output", "{tmp}/compare"],
     ]),
-    ("frasi backends", "The runtimes behind the same Encoder (torch, onnx, onnx-int8, openvino), their "
+    ("frasi backends", "The runtimes behind the same Encoder (torch, onnx, onnx-int8, openvino, openvino-int8), their "
      "agreement with torch float32, and a faster run of a command. An export is made once per model and "
      "backend and cached.", [
         ["frasi", "backends", "list"],
         ["frasi", "backends", "check", "--model", "all-MiniLM-L6-v2", "--stsb", "sts_it_train.csv"],
         ["frasi", "embed", "--file", "noticias_es.txt", "--backend", "onnx", "--output", "{tmp}/noticias-onnx.npy"],
+        ["frasi", "embed", "--file", "noticias_es.txt", "--backend", "openvino-int8", "--output",
+         "{tmp}/noticias-openvino-int8.npy"],
     ]),
     ("frasi cache", "Embeddings are cached on disk by the CLI (off with --no-cache): encoding the same "
      "texts again reads them back.", [

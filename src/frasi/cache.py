@@ -3,7 +3,7 @@
 Entries are content-addressed. The key of a vector is the SHA-256 of its *namespace* and
 its text; the namespace holds everything else that decides the vector: a fingerprint of
 the model (its folder's files, or its weights and tokenizer in memory), its backend
-(torch, onnx, onnx-int8, openvino), modules and maximum length, the effective prompt,
+(torch, onnx, onnx-int8, openvino, openvino-int8), modules and maximum length, the effective prompt,
 normalisation, the long-text policy, any other option of ``Encoder.encode`` that changes
 vectors, and the versions of torch, transformers, sentence-transformers, tokenizers and
 the ONNX / OpenVINO runtimes. Each vector is stored as raw bytes with a BLAKE2b checksum
@@ -70,7 +70,7 @@ EVICT_TO = 0.9  # after eviction, the stored vectors take at most this fraction 
 _CHUNK = 500  # keys per SELECT ... IN (...), rows per write transaction
 _BOOKKEEPING_WAIT_MS = 50  # how long a read waits to record its access times before skipping that
 _PAGE_SIZE = 16384  # a 384-d float32 row is ~1.6 KB: 4 KB pages would hold only two
-_LIBRARIES = ("torch", "transformers", "sentence-transformers", "tokenizers", "onnxruntime", "openvino")
+_LIBRARIES = ("torch", "transformers", "sentence-transformers", "tokenizers", "onnxruntime", "openvino", "nncf")
 # Encode options that do not change the float32 vectors, or that encode applies after the cache lookup.
 _NOT_IN_NAMESPACE = ("texts", "batch_size", "show_progress", "prompt_name", "prompt", "precision", "calibration",
                      "cache")

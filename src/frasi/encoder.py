@@ -21,7 +21,8 @@ is L2-normalised when the model normalises its outputs.
 
 Backends. ``Encoder.load(name, backend=...)`` picks the runtime (see
 :mod:`frasi.backends`): ``torch`` (default, the sentence-transformers reference),
-``onnx`` (same embeddings, faster), ``onnx-int8`` (fastest, approximate) or ``openvino``.
+``onnx`` and ``openvino`` (same embeddings, faster), ``onnx-int8`` or ``openvino-int8``
+(int8, approximate; ``openvino-int8`` is the fastest on CPUs with VNNI).
 A runtime backend exports the model once into frasi's cache and, once exported, loads
 without torch; ``threads`` sets the CPU threads of every backend.
 """
@@ -159,7 +160,7 @@ class Encoder:
         """Load a model by folder, packaged name (default ``multilingual-e5-small``) or Hub id.
 
         Args:
-            backend: ``torch`` (default), ``onnx``, ``onnx-int8`` or ``openvino``; see
+            backend: ``torch`` (default), ``onnx``, ``onnx-int8``, ``openvino`` or ``openvino-int8``; see
                 :mod:`frasi.backends`. A runtime backend exports the model once into the cache.
             threads: CPU threads for inference (default: every CPU this process may use;
                 for ``torch``, torch's own setting).

@@ -8,6 +8,10 @@
                    FFN-up matmuls, int8 embedding tables; approximate, and smaller
                    in memory and on disk than onnx
     openvino       OpenVINO, float32; same embeddings as torch
+    openvino-int8  OpenVINO, int8 weights (per output channel, NNCF weight compression)
+                   and int8 activations quantized at run time per token in groups of
+                   128 values (the CPU plugin's dynamic quantization); approximate, and
+                   fast where the CPU has int8 dot-product instructions (VNNI)
 
 A runtime backend (all but ``torch``) runs a graph exported once from the loaded model,
 pooling, Dense and Normalize included, so it gives sentence embeddings directly. The
@@ -67,6 +71,8 @@ BACKENDS: dict[str, BackendSpec] = {
                     "ONNX Runtime, int8 middle-layer matmuls and embedding tables"),
         BackendSpec("openvino", "openvino", "fp32", "openvino", "openvino", True,
                     "OpenVINO, float32"),
+        BackendSpec("openvino-int8", "openvino", "int8", "openvino", "openvino", False,
+                    "OpenVINO, int8 weights, activations int8 per group of 128 at run time"),
     )
 }
 DEFAULT_BACKEND = "torch"

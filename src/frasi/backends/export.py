@@ -11,7 +11,10 @@ backend:
   torch, ``benchmarks/results/int8_recipe.json``): attention (the fused QKV op), the
   matmuls that read a GELU/ReLU output, and every matmul of the first and the last layer.
   So int8 takes the middle layers' attention-output and FFN-up matmuls;
-* ``openvino``: converts the plain ONNX graph to OpenVINO IR, float32 weights.
+* ``openvino``: converts the plain ONNX graph to OpenVINO IR, float32 weights;
+* ``openvino-int8``: compresses the ``openvino`` export's weights to int8 with NNCF
+  (data-free, per output channel); the CPU plugin quantizes activations as it runs
+  (:mod:`frasi.backends.openvino`).
 
 Every export is checked against torch on a few probe texts before it is kept: an exact
 backend must agree within 1e-4, an int8 one within cosine 0.9 (a sanity bound; see
@@ -32,10 +35,12 @@ is redone.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import hashlib
 import importlib
 import importlib.metadata
+import io
 import json
 import logging
 import os
@@ -49,7 +54,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import FrasiError, ModelLoadError, OutputError, first_line
+from ..errors import FrasiError, ModelLoadError, OutputError, first_line, require
 from ..io import sha256_file
 from ..sources import ResolvedModel, cache_dir
 from . import BACKENDS, BackendSpec
@@ -63,6 +68,7 @@ EXPORT_FORMAT = 2  # bump when the export recipe changes: older exports become s
 OPSET = 17
 MANIFEST = "manifest.json"
 MODEL_FILES = {"onnxruntime": ("model.onnx",), "openvino": ("model.xml", "model.bin")}
+FLOAT32_OF = {"onnxruntime": "onnx", "openvino": "openvino"}  # the export an int8 variant is made from
 EXACT_TOLERANCE = 1e-4
 INT8_MIN_COSINE = 0.9
 PROBE_TEXTS = (
@@ -205,6 +211,16 @@ def _source_changed(path: Path, recorded: dict[str, dict[str, Any]]) -> str | No
     return None
 
 
+def recipe(spec: BackendSpec) -> dict[str, Any] | None:
+    """The settings a backend's export is made and run with, beyond its format; an export made
+    with other ones is stale. Only ``openvino-int8`` has any: its activation group size."""
+    if spec.name != "openvino-int8":
+        return None
+    from .openvino import INT8_GROUP_SIZE
+
+    return {"weights": "int8_asym", "activation_group_size": INT8_GROUP_SIZE}
+
+
 def _check(folder: Path, resolved: ResolvedModel, spec: BackendSpec) -> tuple[dict[str, Any] | None, str | None]:
     """(manifest, None) when the export in ``folder`` is usable, else (manifest or None, why not)."""
     try:
@@ -215,7 +231,8 @@ def _check(folder: Path, resolved: ResolvedModel, spec: BackendSpec) -> tuple[di
         return None, f"unreadable manifest ({exc})"
     if not isinstance(manifest, dict):
         return None, "unreadable manifest (not a mapping)"
-    expected = {"format": EXPORT_FORMAT, "backend": spec.name, "runtime_version": runtime_version(spec.runtime)}
+    expected = {"format": EXPORT_FORMAT, "backend": spec.name, "runtime_version": runtime_version(spec.runtime),
+                "recipe": recipe(spec)}
     for key, value in expected.items():
         if manifest.get(key) != value:
             return manifest, f"{key} is {manifest.get(key)!r}, expected {value!r}"
@@ -244,22 +261,24 @@ def _files_damaged(folder: Path, recorded: dict[str, dict[str, Any]]) -> str | N
 
 def _build(folder: Path, resolved: ResolvedModel, spec: BackendSpec, *, cache: Path | None) -> dict[str, Any]:
     """Export into a temporary folder next to ``folder`` and rename it into place; return the manifest."""
+    if spec.name == "openvino-int8":  # before any export: loading the result later needs only openvino
+        require("nncf", extra=spec.extra, purpose=f"the {spec.name} backend's weight compression")
     folder.parent.mkdir(parents=True, exist_ok=True)
     for left in folder.parent.glob(f".{folder.name}.*"):  # from an export that crashed; we hold the lock
         logger.debug("removing %s, left by an interrupted export", left)
         shutil.rmtree(left, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:
-        if spec.variant == "int8":
-            base = load_artefact(resolved, BACKENDS["onnx"], cache=cache)
-            details = _quantize_from(base, tmp)
+        if spec.variant == "int8":  # built from the same runtime's float32 export
+            base = load_artefact(resolved, BACKENDS[FLOAT32_OF[spec.runtime]], cache=cache)
+            details = (_quantize_from if spec.runtime == "onnxruntime" else _compress_openvino_from)(base, tmp)
             settings, source = base.settings, base.manifest["source"]
         else:
             details, settings = _export_fp32(resolved, spec, tmp)
             source = {"path": str(resolved.path), "files": fingerprint(resolved.path)}
         manifest = {
             "format": EXPORT_FORMAT, "backend": spec.name, "runtime": spec.runtime,
-            "runtime_version": runtime_version(spec.runtime), "variant": spec.variant,
+            "runtime_version": runtime_version(spec.runtime), "variant": spec.variant, "recipe": recipe(spec),
             "frasi_version": _frasi_version(), "created": _dt.datetime.now(_dt.UTC).isoformat(),
             "export": details, "model": settings, "source": source,
             "files": {p.name: _file_record(p) for p in sorted(tmp.iterdir())},
@@ -468,6 +487,30 @@ def _quantize_from(base: Artefact, out: Path) -> dict[str, Any]:
     for name in ("tokenizer.json", "reference.npy"):
         shutil.copy2(base.folder / name, out / name)
     check = _verify(out, BACKENDS["onnx-int8"], base.settings, np.load(base.folder / "reference.npy"), strict=True)
+    return {**{k: v for k, v in base.manifest["export"].items() if k != "check"}, "quantization": options,
+            "check": check}
+
+
+def _compress_openvino_from(base: Artefact, out: Path) -> dict[str, Any]:
+    """Compress the weights of the float32 OpenVINO export ``base`` to int8 into ``out`` (NNCF,
+    data-free, one scale and zero point per output channel); return the details for the manifest."""
+    import nncf
+    import openvino as ov
+
+    spec = BACKENDS["openvino-int8"]
+    settings = recipe(spec)
+    mode = getattr(nncf.CompressWeightsMode, settings["weights"].upper())  # INT8_ASYM
+    # NNCF logs, and draws a progress bar on stdout, which carries a command's results
+    with warnings.catch_warnings(), _quiet_onnxruntime(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        model = ov.Core().read_model(str(base.model_file))
+        ov.save_model(nncf.compress_weights(model, mode=mode), str(out / "model.xml"), compress_to_fp16=False)
+    for name in ("tokenizer.json", "reference.npy"):
+        shutil.copy2(base.folder / name, out / name)
+    check = _verify(out, spec, base.settings, np.load(base.folder / "reference.npy"), strict=True)
+    options = {**settings, "weights": f"{settings['weights']}, per output channel (NNCF compress_weights)",
+               "activations": f"int8 at run time, per token in groups of {settings['activation_group_size']}",
+               "nncf": _dist_version("nncf")}
     return {**{k: v for k, v in base.manifest["export"].items() if k != "check"}, "quantization": options,
             "check": check}
 

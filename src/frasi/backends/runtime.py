@@ -33,9 +33,10 @@ def open_backend(spec: BackendSpec, model_file: Path, *, threads: int) -> Backen
 
         return OnnxBackend(model_file, name=spec.name, threads=threads)
     if spec.runtime == "openvino":
-        from .openvino import OpenVinoBackend
+        from .openvino import INT8_GROUP_SIZE, OpenVinoBackend
 
-        return OpenVinoBackend(model_file, name=spec.name, threads=threads)
+        group_size = INT8_GROUP_SIZE if spec.variant == "int8" else 0
+        return OpenVinoBackend(model_file, name=spec.name, threads=threads, group_size=group_size)
     raise InputError(f"backend {spec.name!r} has no exported runtime")  # pragma: no cover
 
 
@@ -77,7 +78,8 @@ class RuntimeModel:
         """The backend, its runtime and version, and how the model was exported (a fingerprint of the vectors)."""
         m = self.manifest
         return {"backend": self.spec.name, "runtime": m["runtime"], "runtime_version": m["runtime_version"],
-                "variant": m["variant"], "export_format": m["format"], "modules": self.settings["modules"],
+                "variant": m["variant"], "export_format": m["format"], "recipe": m.get("recipe"),
+                "modules": self.settings["modules"],
                 "quantization": m["export"].get("quantization"), "fused": m["export"].get("fused")}
 
     def encode(self, texts: list[str], *, batch_size: int | None = None, show: bool = False) -> tuple[np.ndarray, int]:
