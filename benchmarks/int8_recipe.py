@@ -80,11 +80,11 @@ def quantize(source: Path, out: Path, recipe: str) -> int:
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    from frasi.backends.export import _quiet_onnxruntime
+    from frasi.backends.export import _quiet_tools
 
     graph = onnx.load(str(source), load_external_data=False).graph
     ops, nodes = recipe_nodes(graph, recipe)
-    with warnings.catch_warnings(), _quiet_onnxruntime():  # as frasi's export quantizes
+    with warnings.catch_warnings(), _quiet_tools():  # as frasi's export quantizes
         warnings.simplefilter("ignore")
         quantize_dynamic(str(source), str(out), per_channel=True, weight_type=QuantType.QInt8,
                          op_types_to_quantize=ops, nodes_to_quantize=nodes,

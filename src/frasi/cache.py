@@ -5,8 +5,8 @@ its text; the namespace holds everything else that decides the vector: a fingerp
 the model (its folder's files, or its weights and tokenizer in memory), its backend
 (torch, onnx, onnx-int8, openvino, openvino-int8), modules and maximum length, the effective prompt,
 normalisation, the long-text policy, any other option of ``Encoder.encode`` that changes
-vectors, and the versions of torch, transformers, sentence-transformers, tokenizers and
-the ONNX / OpenVINO runtimes. Each vector is stored as raw bytes with a BLAKE2b checksum
+vectors, and the versions of torch, transformers, sentence-transformers, tokenizers, the
+ONNX / OpenVINO runtimes and NNCF. Each vector is stored as raw bytes with a BLAKE2b checksum
 over key, dtype, dimension and data; a row that fails the check is deleted, logged and
 treated as a miss, never returned. A vector read back is bit-for-bit the one stored.
 

@@ -8,7 +8,7 @@ backend:
 * ``onnx-int8``: quantizes part of the ``onnx`` graph's weight matmuls to int8 (dynamic,
   weights per channel) and stores the embedding tables in int8 (e5's 250k-token table:
   384 MB -> 96 MB). What stays float32 was measured to lose the most (STSb and cosine to
-  torch, ``benchmarks/results/int8_recipe.json``): attention (the fused QKV op), the
+  torch, ``benchmarks/results/int8_recipe-avx2.json``): attention (the fused QKV op), the
   matmuls that read a GELU/ReLU output, and every matmul of the first and the last layer.
   So int8 takes the middle layers' attention-output and FFN-up matmuls;
 * ``openvino``: converts the plain ONNX graph to OpenVINO IR, float32 weights;
@@ -428,7 +428,7 @@ def _fuse(raw: Path, out: Path, st: SentenceTransformer) -> bool:
     try:
         from onnxruntime.transformers.optimizer import optimize_model
 
-        with warnings.catch_warnings(), _quiet_onnxruntime():
+        with warnings.catch_warnings(), _quiet_tools():
             warnings.simplefilter("ignore")
             model = optimize_model(str(raw), model_type="bert", opt_level=0,
                                    num_heads=int(getattr(config, "num_attention_heads", 0) or 0),
@@ -478,7 +478,7 @@ def _quantize_from(base: Artefact, out: Path) -> dict[str, Any]:
         logger.info("nothing to quantize in %s (%d matmuls, all kept float32)", base.model_file, len(kept))
         shutil.copy2(base.model_file, out / "model.onnx")
     else:
-        with warnings.catch_warnings(), _quiet_onnxruntime():
+        with warnings.catch_warnings(), _quiet_tools():
             warnings.simplefilter("ignore")
             quantize_dynamic(str(base.model_file), str(out / "model.onnx"), per_channel=True,
                              weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "EmbedLayerNormalization"],
@@ -501,7 +501,7 @@ def _compress_openvino_from(base: Artefact, out: Path) -> dict[str, Any]:
     settings = recipe(spec)
     mode = getattr(nncf.CompressWeightsMode, settings["weights"].upper())  # INT8_ASYM
     # NNCF logs, and draws a progress bar on stdout, which carries a command's results
-    with warnings.catch_warnings(), _quiet_onnxruntime(), contextlib.redirect_stdout(io.StringIO()):
+    with warnings.catch_warnings(), _quiet_tools(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         model = ov.Core().read_model(str(base.model_file))
         ov.save_model(nncf.compress_weights(model, mode=mode), str(out / "model.xml"), compress_to_fp16=False)
@@ -550,8 +550,8 @@ def _verify(folder: Path, spec: BackendSpec, settings: dict[str, Any], reference
     return check
 
 
-class _quiet_onnxruntime:
-    """ONNX Runtime's Python tools log freely (some through the root logger); mute them while they run."""
+class _quiet_tools:
+    """ONNX Runtime's Python tools and NNCF log freely (some through the root logger); mute them while they run."""
 
     def __enter__(self) -> None:
         self._disabled = logging.root.manager.disable

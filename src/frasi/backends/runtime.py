@@ -33,9 +33,10 @@ def open_backend(spec: BackendSpec, model_file: Path, *, threads: int) -> Backen
 
         return OnnxBackend(model_file, name=spec.name, threads=threads)
     if spec.runtime == "openvino":
-        from .openvino import INT8_GROUP_SIZE, OpenVinoBackend
+        from .export import recipe
+        from .openvino import OpenVinoBackend
 
-        group_size = INT8_GROUP_SIZE if spec.variant == "int8" else 0
+        group_size = (recipe(spec) or {}).get("activation_group_size", 0)  # the export was checked to match
         return OpenVinoBackend(model_file, name=spec.name, threads=threads, group_size=group_size)
     raise InputError(f"backend {spec.name!r} has no exported runtime")  # pragma: no cover
 
