@@ -466,6 +466,28 @@ def test_cached_runtime_loads_without_torch(tiny_st_dir, module_cache):
     assert done.stdout.strip() == "(32,) []"
 
 
+def test_openvino_encoders_freed_in_any_order_leave_signals_working(tiny_st_dir, module_cache):
+    """Two OpenVINO Cores freed first-made-first left the CPU plugin's alternate signal stack
+    freed, and the CLI's SIGTERM handler then crashed the process (exit 139)."""
+    for backend in ("openvino", "openvino-int8"):
+        Encoder.load(tiny_st_dir, backend=backend, cache=module_cache)  # warm the cache
+    code = (
+        "import gc, os, signal, time; from frasi import Encoder; "
+        f"a = Encoder.load({str(tiny_st_dir)!r}, backend='openvino', cache={str(module_cache)!r}); a.encode('hola'); "
+        f"b = Encoder.load({str(tiny_st_dir)!r}, backend='openvino-int8', cache={str(module_cache)!r}); "
+        "b.encode('hola'); del a; gc.collect(); del b; gc.collect()\n"
+        "def stop(signum, frame): raise KeyboardInterrupt\n"
+        "signal.signal(signal.SIGTERM, stop)\n"
+        "try:\n    os.kill(os.getpid(), signal.SIGTERM); time.sleep(5)\n"
+        "except KeyboardInterrupt:\n    print('handled')"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(frasi.__file__).parents[1])}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120,
+                          check=False)
+    assert done.returncode == 0, (done.returncode, done.stderr[-500:])
+    assert done.stdout.strip() == "handled"
+
+
 # ---------------------------------------------------------------- parity check
 
 

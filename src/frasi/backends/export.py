@@ -497,13 +497,15 @@ def _compress_openvino_from(base: Artefact, out: Path) -> dict[str, Any]:
     import nncf
     import openvino as ov
 
+    from .openvino import shared_core
+
     spec = BACKENDS["openvino-int8"]
     settings = recipe(spec)
     mode = getattr(nncf.CompressWeightsMode, settings["weights"].upper())  # INT8_ASYM
     # NNCF logs, and draws a progress bar on stdout, which carries a command's results
     with warnings.catch_warnings(), _quiet_tools(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
-        model = ov.Core().read_model(str(base.model_file))
+        model = shared_core().read_model(str(base.model_file))
         ov.save_model(nncf.compress_weights(model, mode=mode), str(out / "model.xml"), compress_to_fp16=False)
     for name in ("tokenizer.json", "reference.npy"):
         shutil.copy2(base.folder / name, out / name)

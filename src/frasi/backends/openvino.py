@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -20,6 +21,25 @@ from ..errors import ModelLoadError, first_line, require
 
 INT8_GROUP_SIZE = 128  # activation values per int8 scale; chosen on STSb dev (benchmarks/openvino_int8.py)
 
+_CORE: Any = None
+_CORE_LOCK = threading.Lock()
+
+
+def shared_core() -> Any:
+    """The process's one ``openvino.Core``, made on first use and kept until exit.
+
+    OpenVINO's CPU plugin gives the calling thread an alternate signal stack per Core and
+    puts the previous one back when that Core is freed. Two Cores freed in the order they
+    were made leave the thread pointing at a freed stack, and the next signal handled there
+    (Ctrl-C, SIGTERM) crashes the process with a segmentation fault. One Core avoids it.
+    """
+    global _CORE
+    with _CORE_LOCK:
+        if _CORE is None:
+            ov = require("openvino", extra="openvino", purpose="the OpenVINO backends")
+            _CORE = ov.Core()
+        return _CORE
+
 
 class OpenVinoBackend:
     """A model compiled for OpenVINO's CPU plugin with ``threads`` threads and one stream."""
@@ -27,12 +47,12 @@ class OpenVinoBackend:
     def __init__(self, model_file: Path, *, name: str, threads: int, group_size: int = 0) -> None:
         """``group_size``: activation values per int8 scale for int8-compressed weights (0: no
         dynamic quantization; the weights are widened to float32 as they are read)."""
-        ov = require("openvino", extra="openvino", purpose=f"the {name} backend")
+        require("openvino", extra="openvino", purpose=f"the {name} backend")
         config = {"INFERENCE_NUM_THREADS": threads, "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY",
                   "INFERENCE_PRECISION_HINT": "f32",  # f32: no silent bf16/f16 on CPUs that have them
                   "DYNAMIC_QUANTIZATION_GROUP_SIZE": group_size}
         try:
-            compiled = ov.Core().compile_model(str(model_file), "CPU", config)
+            compiled = shared_core().compile_model(str(model_file), "CPU", config)
         except Exception as exc:  # openvino raises RuntimeError with multi-line text
             reason = first_line(exc)
             raise ModelLoadError(f"OpenVINO cannot load {model_file}: {reason}; delete the folder "
