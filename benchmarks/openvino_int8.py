@@ -51,6 +51,7 @@ from int8_recipe import (
 )
 
 from frasi import Encoder
+from frasi.backends.openvino import shared_core
 from frasi.errors import FrasiError
 
 logger = logging.getLogger("openvino_int8")
@@ -71,7 +72,7 @@ def quantize(encoder: Encoder, calibration: list[str], out: Path) -> dict[str, A
     for text_ids in ids:  # one text per sample: NNCF collects statistics per input
         samples.append({"input_ids": np.array([text_ids], dtype=np.int64),
                         "attention_mask": np.ones((1, len(text_ids)), dtype=np.int64)})
-    model = ov.Core().read_model(str(runtime.folder / "model.xml"))
+    model = shared_core().read_model(str(runtime.folder / "model.xml"))
     start = time.perf_counter()
     quantized = nncf.quantize(model, nncf.Dataset(samples), model_type=nncf.ModelType.TRANSFORMER,
                               subset_size=len(samples))
@@ -86,7 +87,7 @@ def compress(encoder: Encoder, mode: str, out: Path) -> None:
     import nncf
     import openvino as ov
 
-    model = ov.Core().read_model(str(encoder._runtime.folder / "model.xml"))
+    model = shared_core().read_model(str(encoder._runtime.folder / "model.xml"))
     compressed = nncf.compress_weights(model, mode=getattr(nncf.CompressWeightsMode, f"INT8_{mode.upper()}"))
     ov.save_model(compressed, str(out), compress_to_fp16=False)
 

@@ -3,9 +3,9 @@
 ``openvino-int8`` runs a model whose weights NNCF compressed to int8 (per output channel,
 at export). The CPU plugin then quantizes each matmul's activations to int8 as it runs,
 per token in groups of ``INT8_GROUP_SIZE`` values (dynamic quantization), so a matmul is
-an int8 x int8 product where the CPU has int8 dot-product instructions (VNNI; elsewhere
-the weights are widened to float32 on the fly). A token's scale never depends on the other
-texts of its batch. Everything else (LayerNorm, softmax, GELU) runs in float32.
+an int8 x int8 product, fast where the CPU has int8 dot-product instructions (VNNI; frasi
+has measured it only on such a CPU). A token's scales never depend on the other texts of
+its batch. Everything else (LayerNorm, softmax, GELU) runs in float32.
 """
 
 from __future__ import annotations
