@@ -510,9 +510,10 @@ def _compress_openvino_from(base: Artefact, out: Path) -> dict[str, Any]:
     for name in ("tokenizer.json", "reference.npy"):
         shutil.copy2(base.folder / name, out / name)
     check = _verify(out, spec, base.settings, np.load(base.folder / "reference.npy"), strict=True)
-    options = {**settings, "weights": f"{settings['weights']}, per output channel (NNCF compress_weights)",
-               "activations": f"int8 at run time, per token in groups of {settings['activation_group_size']}",
-               "nncf": _dist_version("nncf")}
+    group_size = settings["activation_group_size"]
+    options = {"weights": f"{settings['weights']}, per output channel (NNCF compress_weights)",
+               "activations": f"int8 at run time, per token in groups of {group_size}",
+               "activation_group_size": group_size, "nncf": _dist_version("nncf")}
     return {**{k: v for k, v in base.manifest["export"].items() if k != "check"}, "quantization": options,
             "check": check}
 

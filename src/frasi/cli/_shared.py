@@ -56,7 +56,8 @@ Metric = Annotated[str, typer.Option("--metric", help="cosine, dot or euclidean 
 SearchMetric = Annotated[str | None, typer.Option(
     "--metric", help="cosine (default), dot or euclidean (negative distance); a saved index keeps its own.")]
 BatchSize = Annotated[int, typer.Option("--batch-size", min=1, help="Texts per forward pass.")]
-Backend = Annotated[str, typer.Option("--backend", help="Runtime: torch (default), onnx, onnx-int8, openvino or openvino-int8.")]
+Backend = Annotated[str, typer.Option(
+    "--backend", help="Runtime: torch (default), onnx, onnx-int8, openvino or openvino-int8.")]
 Threads = Annotated[int | None, typer.Option("--threads", min=1, help="CPU threads (default: all available).")]
 Fallback = Annotated[str | None, typer.Option(
     "--fallback", help="Backend to use when --backend cannot load (e.g. torch); default: fail.")]
