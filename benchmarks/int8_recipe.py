@@ -38,13 +38,13 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import _common as C
 import numpy as np
 
+import _common as C
 from frasi import Encoder
-from frasi.backends.parity import spearman
 from frasi.errors import FrasiError
-from frasi.evaluate import paired_scores
+from frasi.metrics import spearman
+from frasi.similarity import similarity_pairwise as paired_scores
 
 logger = logging.getLogger("int8_recipe")
 
@@ -56,7 +56,7 @@ TARGETS = {"stsb_loss": 0.5, "mean_cosine": 0.995, "worst_cosine": 0.98}
 
 def recipe_nodes(graph: Any, recipe: str) -> tuple[list[str], list[str]]:
     """(op types, node names) that ``recipe`` quantizes in ``graph``."""
-    from frasi.backends.export import _ACTIVATIONS, _LAYER, int8_plan
+    from frasi.backends.export import ACTIVATIONS, LAYER_PATTERN, int8_plan
 
     tables = [n.name for n in graph.node if n.op_type == "EmbedLayerNormalization"]
     if recipe == "frasi":
@@ -65,13 +65,13 @@ def recipe_nodes(graph: Any, recipe: str) -> tuple[list[str], list[str]]:
     weights = {init.name for init in graph.initializer}
     nodes = [n for n in graph.node if (n.op_type == "MatMul" and n.input[1] in weights)
              or (n.op_type == "Attention" and "attention" not in recipe)]
-    layer = {n.name: int(m.group(1)) for n in nodes if (m := _LAYER.search(n.name))}
+    layer = {n.name: int(m.group(1)) for n in nodes if (m := LAYER_PATTERN.search(n.name))}
     attention_layer = {n.name: int(n.name.rsplit("_", 1)[1]) for n in nodes if n.op_type == "Attention"}
     layer.update(attention_layer)  # fused attention nodes are named Attention_<layer>
     edges = {min(layer.values()), max(layer.values())} if "edges" in recipe and layer else set()
     keep_ffn_down = "ffn-down" in recipe
     chosen = [n.name for n in nodes
-              if not (keep_ffn_down and producer.get(n.input[0]) in _ACTIVATIONS) and layer.get(n.name) not in edges]
+              if not (keep_ffn_down and producer.get(n.input[0]) in ACTIVATIONS) and layer.get(n.name) not in edges]
     ops = ["MatMul", "EmbedLayerNormalization"] + ([] if "attention" in recipe else ["Attention"])
     return ops, chosen + tables
 
@@ -80,11 +80,11 @@ def quantize(source: Path, out: Path, recipe: str) -> int:
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    from frasi.backends.export import _quiet_tools
+    from frasi.backends.export import quiet_tools
 
     graph = onnx.load(str(source), load_external_data=False).graph
     ops, nodes = recipe_nodes(graph, recipe)
-    with warnings.catch_warnings(), _quiet_tools():  # as frasi's export quantizes
+    with warnings.catch_warnings(), quiet_tools():  # as frasi's export quantizes
         warnings.simplefilter("ignore")
         quantize_dynamic(str(source), str(out), per_channel=True, weight_type=QuantType.QInt8,
                          op_types_to_quantize=ops, nodes_to_quantize=nodes,

@@ -6,7 +6,7 @@ Every contender starts from frasi's cached float32 OpenVINO export of the model:
   weights per output channel, ``asym`` with a zero point or ``sym``), run by the CPU
   plugin with dynamic quantization of the activations: int8 per token in groups of N
   values (``DYNAMIC_QUANTIZATION_GROUP_SIZE``). frasi's ``openvino-int8`` backend is one of
-  these (``frasi.backends.openvino.INT8_GROUP_SIZE``, INT8_ASYM) and runs as
+  these (the ``openvino-int8`` recipe's ``activation_group_size`` in ``frasi.backends.BACKENDS``, INT8_ASYM) and runs as
   ``frasi openvino-int8``, through the backend itself;
 * ``nncf-ptq``: NNCF post-training quantization (``nncf.quantize``,
   ``model_type=TRANSFORMER``: int8 weights and static int8 activations, SmoothQuant, bias
@@ -40,8 +40,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-import _common as C
 import numpy as np
+
+import _common as C
+from frasi import Encoder
+from frasi.backends.openvino import shared_core
+from frasi.errors import FrasiError
 from int8_recipe import (
     LANGS,
     TARGETS,
@@ -49,10 +53,6 @@ from int8_recipe import (
     against_reference,
     with_backend,
 )
-
-from frasi import Encoder
-from frasi.backends.openvino import shared_core
-from frasi.errors import FrasiError
 
 logger = logging.getLogger("openvino_int8")
 
@@ -94,7 +94,10 @@ def compress(encoder: Encoder, mode: str, out: Path) -> None:
 
 def run_model(model: str, data_dir: Path, threads: int, rounds: int, calibration: int, ptq: bool,
               work: Path) -> dict[str, Any]:
-    from frasi.backends.openvino import INT8_GROUP_SIZE, OpenVinoBackend
+    from frasi.backends import BACKENDS
+    from frasi.backends.openvino import OpenVinoBackend
+
+    group_size = BACKENDS["openvino-int8"].recipe["activation_group_size"]
 
     dev = {lang: C.read_stsb_multi_mt(data_dir, lang, "dev") for lang in LANGS}
     reference = Encoder.load(model, backend="openvino", threads=threads)
@@ -105,7 +108,7 @@ def run_model(model: str, data_dir: Path, threads: int, rounds: int, calibration
         weights = work / f"{model}-{mode}.xml"
         compress(reference, mode, weights)
         for group in GROUP_SIZES:
-            if mode == "asym" and group == INT8_GROUP_SIZE:
+            if mode == "asym" and group == group_size:
                 continue  # that is frasi's backend, run above
             name = f"wc-{mode}-g{group}"
             encoders[name] = with_backend(reference, OpenVinoBackend(weights, name=name, threads=threads,
@@ -121,7 +124,7 @@ def run_model(model: str, data_dir: Path, threads: int, rounds: int, calibration
     encoders["frasi onnx-int8"] = Encoder.load(model, backend="onnx-int8", threads=threads)
     results, n_texts, n_short = against_reference(encoders, "openvino float32", dev, rounds=rounds,
                                                   speed_key="speed_vs_openvino_float32")
-    return {"n_dev_texts": n_texts, "n_speed_texts": n_short, "frasi_group_size": INT8_GROUP_SIZE,
+    return {"n_dev_texts": n_texts, "n_speed_texts": n_short, "frasi_group_size": group_size,
             "nncf_ptq": nncf_info, "contenders": results}
 
 

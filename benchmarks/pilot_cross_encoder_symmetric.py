@@ -19,10 +19,10 @@ import argparse
 import time
 from pathlib import Path
 
-import _common as C
 import numpy as np
 
-from frasi.backends.parity import spearman
+import _common as C
+from frasi.metrics import spearman
 from frasi.train.cross_encoder import cross_encoder_scores, load_cross_encoder
 
 

@@ -209,7 +209,8 @@ def main(argv=None) -> int:
                      "-" if m["index_bytes_on_disk"] is None else f"{m['index_bytes_on_disk'] / 2**20:.1f}"])
     print(C.format_table(["method", f"recall@{k}", "build s", "ms/query (batch)", "ms/query (one)", "disk MiB"],
                          rows, align="lrrrrr"))
-    print(f"HNSW efSearch sweep (M={hnsw.m}, efConstruction={hnsw.ef_construction}; frasi default efSearch={default_ef})")
+    print(f"HNSW efSearch sweep (M={hnsw.m}, efConstruction={hnsw.ef_construction}; "
+          f"frasi default efSearch={default_ef})")
     print(C.format_table(["efSearch", f"recall@{k}", "ms/query (batch)", "ms/query (one)"],
                          [[s["ef_search"], f"{s['recall_at_k']:.4f}", f"{s['batch_ms_per_query']:.3f}",
                            f"{s['single_query_ms']:.3f}"] for s in sweep], align="rrrr"))

@@ -59,9 +59,10 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     import frasi
-    from frasi.classify import EmbeddingClassifier, fit_tfidf_baseline
+    from frasi.classify import EmbeddingClassifier
     from frasi.data import UMSAB_LABELS, read_classification
-    from frasi.evaluate import classification_metrics
+    from frasi.experiment import fit_tfidf_baseline
+    from frasi.metrics import classification_metrics
     from frasi.sentiment import sentiment_card
 
     started = time.perf_counter()

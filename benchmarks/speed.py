@@ -45,9 +45,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import _common as C
 import numpy as np
 
+import _common as C
 from frasi import backends as frasi_backends
 from frasi.errors import FrasiError
 
@@ -215,7 +215,7 @@ class FrasiContender:
         return self.encoder.encode(texts, show_progress=False)
 
     def padded_tokens(self, texts: list[str], lengths: np.ndarray) -> int:
-        from frasi.backends.runtime import token_batches
+        from frasi.backends.exported import token_batches
 
         return int(sum(len(b) * lengths[b].max() for b in token_batches(lengths, max_texts=32)))
 
@@ -242,7 +242,7 @@ def time_contenders(contenders: list[Any], texts: list[str], rounds: int) -> dic
 
 
 def quality(contenders: list[Any], sets: dict[str, list[tuple[str, str, float]]]) -> dict[str, Any]:
-    from frasi.backends.parity import spearman
+    from frasi.metrics import spearman
 
     out: dict[str, Any] = {}
     reference: dict[str, np.ndarray] = {}
@@ -291,7 +291,8 @@ def cold_start(model: str, backend: str, threads: int) -> dict[str, Any]:
                                   env=env, timeout=600, check=False)
             wall = re.search(r"Elapsed \(wall clock\) time.*: (?:(\d+):)?(\d+):([\d.]+)", done.stderr)
             rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr)
-            seconds = (int(wall.group(1) or 0) * 3600 + int(wall.group(2)) * 60 + float(wall.group(3))) if wall else None
+            seconds = ((int(wall.group(1) or 0) * 3600 + int(wall.group(2)) * 60 + float(wall.group(3))) if wall
+                       else None)
             runs.append({"wall_s": seconds, "max_rss_mb": round(int(rss.group(1)) / 1024, 1) if rss else None,
                          "heavy_modules": done.stdout.strip(), "ok": done.returncode == 0})
         else:  # pragma: no cover - GNU time missing
@@ -410,7 +411,8 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
                         best["short"] >= TARGETS["speedup_exact_short"]
                         and q["max_abs_diff"] < TARGETS["exact_max_abs_diff"])
             row["fraction_of_fp32_matmul_peak"] = {
-                length: t["contenders"][backend]["fraction_of_fp32_matmul_peak"] for length, t in r["throughput"].items()}
+                length: t["contenders"][backend]["fraction_of_fp32_matmul_peak"]
+                for length, t in r["throughput"].items()}
             cold = r.get("cold_start", {}).get(backend)
             if cold:
                 row["cold_start_s"] = cold["wall_s_median"]

@@ -46,7 +46,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="JSON results file (default: benchmarks/results/stsb.json, stsb-limit<N>.json with --limit)")
     p.add_argument("--models", nargs="+", default=list(MODELS), help=f"models (default: {' '.join(MODELS)})")
     p.add_argument("--langs", nargs="+", default=list(LANGS),
-                   help=f"stsb_multi_mt languages (default: {' '.join(LANGS)}; any of {' '.join(C.STSB_MULTI_MT_LANGS)})")
+                   help=f"stsb_multi_mt languages (default: {' '.join(LANGS)}; any of "
+                        f"{' '.join(C.STSB_MULTI_MT_LANGS)})")
     p.add_argument("--limit", type=int, default=None, help="use only the first N pairs of each test file")
     p.add_argument("--include-original", action="store_true",
                    help="also score the original English file stsbenchmark/sts-test.csv (as 'en-original')")

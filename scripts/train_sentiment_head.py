@@ -14,8 +14,8 @@ Protocol (recorded in the head's ``training.json``):
 
     PYTHONPATH=src python scripts/train_sentiment_head.py --data-dir ../shared/data
 
-Embeddings are cached under ``--cache`` (default ``benchmarks/results/``, git-ignored .npy
-files keyed by model and text hash), so a rerun only refits the head.
+Embeddings go through frasi's embedding cache (``--cache`` for another file), so a rerun only
+refits the head.
 """
 
 from __future__ import annotations
@@ -28,10 +28,7 @@ import json
 import logging
 import shutil
 import sys
-import tempfile
 from pathlib import Path
-
-import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 LANGUAGES = {"es": "spanish", "it": "italian", "en": "english"}
@@ -45,8 +42,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="folder holding umsab_tweet_sentiment/ (default: ../shared/data)")
     p.add_argument("--output", type=Path, default=REPO / "src" / "frasi" / "heads" / "sentiment",
                    help="where to write the head (default: the package's heads/sentiment)")
-    p.add_argument("--cache", type=Path, default=REPO / "benchmarks" / "results",
-                   help="folder for cached embeddings (.npy)")
+    p.add_argument("--cache", type=Path, default=None,
+                   help="embedding cache file (default: frasi's own, in its cache folder)")
     return p.parse_args(argv)
 
 
@@ -54,49 +51,36 @@ def file_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def embed_cached(clf, texts: list[str], cache: Path, tag: str) -> np.ndarray:
-    """Embeddings of ``texts`` with the classifier's encoder and prompt, cached as .npy."""
-    digest = hashlib.sha256("\0".join(texts).encode("utf-8")).hexdigest()[:16]
-    path = cache / f"emb-{clf.encoder_.name}-{tag}-{digest}.npy"
-    if path.is_file():
-        return np.load(path)
-    vectors = clf.embed(texts)
-    np.save(path, vectors)
-    return vectors
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     import frasi
+    from frasi.cache import EmbeddingCache
     from frasi.classify import EmbeddingClassifier
-    from frasi.data import UMSAB_LABELS, read_classification
-    from frasi.evaluate import classification_metrics
+    from frasi.data import UMSAB_LABELS, LabelledTexts, read_classification
+    from frasi.experiment import run_experiment
 
     root = args.data_dir / "umsab_tweet_sentiment"
     splits = {(lang, split): read_classification(root / folder, split=split, label_names=UMSAB_LABELS,
                                                 decode_escapes=True)
               for lang, folder in LANGUAGES.items() for split in ("train", "val", "test")}
-    encoder = frasi.Encoder.load()
-    clf = EmbeddingClassifier(encoder, head="logistic", C=C_GRID, cv=5, random_state=SEED)
-    clf.encoder_ = encoder
-    vectors = {key: embed_cached(clf, list(data.texts), args.cache, f"umsab-{key[0]}-{key[1]}")
-               for key, data in splits.items()}
-    train_x = np.concatenate([vectors[(lang, "train")] for lang in LANGUAGES])
-    train_y = [label for lang in LANGUAGES for label in splits[(lang, "train")].labels]
-    clf.fit(train_x, train_y)
-    logging.info("chosen C=%s (cross-validated macro-F1 %s)", clf.C_, clf.cv_results_["mean_macro_f1"])
 
-    metrics: dict[str, dict[str, dict]] = {}
-    for (lang, split), data in splits.items():
-        if split == "train":
-            continue
-        m = classification_metrics(list(data.labels), clf.predict(vectors[(lang, split)]).tolist(),
-                                   labels=clf.classes_.tolist())
-        metrics.setdefault(split, {})[lang] = {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "n": len(data)}
+    def together(split: str) -> LabelledTexts:
+        parts = [splits[(lang, split)] for lang in LANGUAGES]
+        return LabelledTexts([t for p in parts for t in p.texts], [y for p in parts for y in p.labels],
+                             source=f"UMSAB {split} es + it + en")
+
+    encoder = frasi.Encoder.load()
+    cache = EmbeddingCache(args.cache) if args.cache else EmbeddingCache()  # a rerun only refits the head
+    clf = EmbeddingClassifier(encoder, head="logistic", C=C_GRID, cv=5, random_state=SEED, cache=cache)
+    train = together("train")
+    evaluations = {f"{split}-{lang}": splits[(lang, split)] for split in ("val", "test") for lang in LANGUAGES}
+    output = args.output
+    tmp = output.with_name(f".{output.name}.new")
+    shutil.rmtree(tmp, ignore_errors=True)
     card = {
         "task": "tweet sentiment: negative / neutral / positive",
-        "trained_at": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
+        "trained_at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
         "frasi_version": frasi.__version__,
         "scikit_learn_version": importlib.metadata.version("scikit-learn"),
         "encoder": {"name": encoder.name, "prompt": encoder.resolve_prompt()},
@@ -109,17 +93,18 @@ def main(argv=None) -> int:
             "files": {f"{folder}/{split}_{kind}.txt": file_sha256(root / folder / f"{split}_{kind}.txt")
                       for folder in LANGUAGES.values() for split in ("train", "val", "test")
                       for kind in ("text", "labels")},
-            "n_train": len(train_y),
+            "n_train": len(train),
         },
-        "head": {"kind": "logistic", "C_grid": C_GRID, "C": clf.C_, "selection": "5-fold stratified CV on train, "
-                 "macro-F1", "cv_results": clf.cv_results_, "seed": SEED},
-        "metrics": metrics,
         "note": "val and test were never used for fitting or choosing C.",
     }
-    output = args.output
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".sentiment-", dir=output.parent))
-    shutil.rmtree(tmp)
+    report = run_experiment(clf, train, together("test"), seed=SEED, baseline=False, evaluations=evaluations)
+    metrics: dict[str, dict[str, dict]] = {}
+    for name, m in report["evaluations"].items():
+        split, lang = name.split("-")
+        metrics.setdefault(split, {})[lang] = {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "n": m["n"]}
+    card["head"] = {"kind": "logistic", "C_grid": C_GRID, "C": clf.C_, "selection": "5-fold stratified CV on "
+                    "train, macro-F1", "cv_results": clf.cv_results_, "seed": SEED}
+    card["metrics"] = metrics
     clf.save(tmp, files={"training.json": (json.dumps(card, indent=2) + "\n").encode("utf-8")})
     if output.exists():
         shutil.rmtree(output)

@@ -124,7 +124,7 @@ def e5_dir(frasi_cache) -> Path:
     """The converted multilingual-e5-small folder (converted once per session)."""
     from frasi.sources import resolve
 
-    return resolve("multilingual-e5-small", cache=frasi_cache).path
+    return resolve("multilingual-e5-small", cache_folder=frasi_cache).path
 
 
 @pytest.fixture(scope="session")

@@ -15,14 +15,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import MIXED_TEXTS as TEXTS
 
 import frasi
+from conftest import MIXED_TEXTS as TEXTS
 from frasi import Encoder, compose
-from frasi.backends import BACKENDS, backend_spec, check_parity, check_threads
+from frasi.backends import BACKENDS, backend_spec, check_threads
 from frasi.backends import export as export_module
-from frasi.backends.runtime import token_batches
+from frasi.backends.exported import token_batches
 from frasi.errors import InputError, MissingExtraError, ModelLoadError
+from frasi.parity import check_parity
 
 RUNTIMES = ["onnx", "onnx-int8", "openvino", "openvino-int8"]
 LONG = " ".join(["hola mundo el gato la casa il cane the dog"] * 20)  # ~180 tokens: over 64
@@ -65,7 +66,7 @@ def reference(folder) -> Encoder:
 
 @pytest.fixture(scope="module", params=RUNTIMES)
 def runtime(request, folder, module_cache) -> Encoder:
-    return Encoder.load(folder, backend=request.param, threads=1, cache=module_cache)
+    return Encoder.load(folder, backend=request.param, threads=1, cache_folder=module_cache)
 
 
 # ---------------------------------------------------------------- registry and arguments
@@ -89,7 +90,7 @@ def test_registry():
 ])
 def test_bad_load_arguments(tiny_st_dir, tmp_path, kwargs, match):
     with pytest.raises(InputError, match=match):
-        Encoder.load(tiny_st_dir, cache=tmp_path, **kwargs)
+        Encoder.load(tiny_st_dir, cache_folder=tmp_path, **kwargs)
 
 
 def test_token_batches_sort_by_length_within_budget():
@@ -160,7 +161,7 @@ def test_runtime_quantized_precisions(runtime, reference):
 
 
 def test_runtime_saves_through_torch(module_cache, tiny_st_dir, tmp_path):
-    encoder = Encoder.load(tiny_st_dir, backend="onnx", cache=module_cache)
+    encoder = Encoder.load(tiny_st_dir, backend="onnx", cache_folder=module_cache)
     saved = encoder.save(tmp_path / "saved")
     np.testing.assert_allclose(Encoder.load(saved).encode(TEXTS), encoder.encode(TEXTS), atol=1e-4)
 
@@ -171,11 +172,11 @@ def test_runtime_saves_through_torch(module_cache, tiny_st_dir, tmp_path):
 def test_threads_are_honoured(tiny_st_dir, module_cache, monkeypatch):
     import torch
 
-    onnx = Encoder.load(tiny_st_dir, backend="onnx", threads=1, cache=module_cache)
-    assert onnx._runtime.backend.session.get_session_options().intra_op_num_threads == 1
+    onnx = Encoder.load(tiny_st_dir, backend="onnx", threads=1, cache_folder=module_cache)
+    assert onnx.runtime.backend.session.get_session_options().intra_op_num_threads == 1
     for backend, group_size in (("openvino", 0), ("openvino-int8", 128)):
-        compiled = Encoder.load(tiny_st_dir, backend=backend, threads=1, cache=module_cache
-                                )._runtime.backend._request.get_compiled_model()
+        compiled = Encoder.load(tiny_st_dir, backend=backend, threads=1, cache_folder=module_cache
+                                ).runtime.backend._request.get_compiled_model()
         assert compiled.get_property("INFERENCE_NUM_THREADS") == 1
         assert compiled.get_property("DYNAMIC_QUANTIZATION_GROUP_SIZE") == group_size
     torch_encoder = Encoder.load(tiny_st_dir, threads=1)
@@ -196,11 +197,11 @@ def test_threads_are_honoured(tiny_st_dir, module_cache, monkeypatch):
 
 
 def test_export_is_cached_and_reused(tiny_st_dir, tmp_path, monkeypatch):
-    first = Encoder.load(tiny_st_dir, backend="onnx-int8", cache=tmp_path)
+    first = Encoder.load(tiny_st_dir, backend="onnx-int8", cache_folder=tmp_path)
     folders = sorted("/".join(p.parts[-2:]) for p in (tmp_path / "backends").glob("*/*/*"))
     version = export_module.runtime_version("onnxruntime")
     assert folders == [f"onnxruntime-{version}/fp32", f"onnxruntime-{version}/int8"]  # int8 is made from fp32
-    manifest = json.loads((first._runtime.folder / "manifest.json").read_text(encoding="utf-8"))
+    manifest = json.loads((first.runtime.artefact.folder / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["backend"] == "onnx-int8" and manifest["model"]["max_length"] == 64
     assert set(manifest["source"]["files"]) >= {"model.safetensors", "modules.json", "config.json"}
     assert not list((tmp_path / "backends").rglob(".*"))  # no temporary folder left behind
@@ -210,7 +211,7 @@ def test_export_is_cached_and_reused(tiny_st_dir, tmp_path, monkeypatch):
 
     monkeypatch.setattr(export_module, "_export_fp32", no_export)
     monkeypatch.setattr(export_module, "_quantize_from", no_export)
-    again = Encoder.load(tiny_st_dir, backend="onnx-int8", cache=tmp_path)
+    again = Encoder.load(tiny_st_dir, backend="onnx-int8", cache_folder=tmp_path)
     np.testing.assert_array_equal(again.encode(TEXTS), first.encode(TEXTS))
 
 
@@ -222,7 +223,8 @@ def test_int8_plan_keeps_attention_ffn_down_and_the_edge_layers_float32():
     for layer in range(4):
         p = f"/encoder/layer.{layer}"
         nodes += [helper.make_node("Attention", [x, f"{p}.qkv"], [f"{p}.a"], name=f"Attention_{layer}"),
-                  helper.make_node("MatMul", [f"{p}.a", f"{p}.wo"], [f"{p}.o"], name=f"{p}/attention/output/dense/MatMul"),
+                  helper.make_node("MatMul", [f"{p}.a", f"{p}.wo"], [f"{p}.o"],
+                                   name=f"{p}/attention/output/dense/MatMul"),
                   helper.make_node("MatMul", [f"{p}.o", f"{p}.wi"], [f"{p}.i"], name=f"{p}/intermediate/dense/MatMul"),
                   helper.make_node("BiasGelu", [f"{p}.i", f"{p}.b"], [f"{p}.g"], name=f"{p}/gelu"),
                   helper.make_node("MatMul", [f"{p}.g", f"{p}.wd"], [f"{p}.d"], name=f"{p}/output/dense/MatMul")]
@@ -257,28 +259,27 @@ def test_stale_export_is_redone(tiny_st_dir, tmp_path, monkeypatch, caplog):
     model = shutil.copytree(tiny_st_dir, tmp_path / "model")
     cache = tmp_path / "cache"
     calls = _count_exports(monkeypatch)
-    Encoder.load(model, backend="onnx", cache=cache)
-    Encoder.load(model, backend="onnx", cache=cache)
+    Encoder.load(model, backend="onnx", cache_folder=cache)
+    Encoder.load(model, backend="onnx", cache_folder=cache)
     assert calls == ["onnx"]
     # the model's files change: the export no longer matches its source
     config = model / "config_sentence_transformers.json"
     config.write_text(config.read_text(encoding="utf-8") + "\n", encoding="utf-8")
     with caplog.at_level(logging.WARNING, logger="frasi"):
-        encoder = Encoder.load(model, backend="onnx", cache=cache)
+        encoder = Encoder.load(model, backend="onnx", cache_folder=cache)
     assert calls == ["onnx", "onnx"] and "is stale (config_sentence_transformers.json changed size)" in caplog.text
     # a manifest written by another runtime version
-    manifest_file = encoder._runtime.folder / "manifest.json"
+    manifest_file = encoder.runtime.artefact.folder / "manifest.json"
     manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
     manifest["runtime_version"] = "0.0.1"
     manifest_file.write_text(json.dumps(manifest), encoding="utf-8")
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="frasi"):
-        Encoder.load(model, backend="onnx", cache=cache)
+        Encoder.load(model, backend="onnx", cache_folder=cache)
     assert calls == ["onnx"] * 3 and "runtime_version is '0.0.1'" in caplog.text
 
 
 def test_openvino_int8_export_with_another_group_size_is_redone(tiny_st_dir, tmp_path, monkeypatch, caplog):
-    from frasi.backends import openvino as openvino_module
 
     calls: list[str] = []
     original = export_module._compress_openvino_from
@@ -288,12 +289,12 @@ def test_openvino_int8_export_with_another_group_size_is_redone(tiny_st_dir, tmp
         return original(base, out)
 
     monkeypatch.setattr(export_module, "_compress_openvino_from", counting)
-    first = Encoder.load(tiny_st_dir, backend="openvino-int8", cache=tmp_path)
-    Encoder.load(tiny_st_dir, backend="openvino-int8", cache=tmp_path)
+    first = Encoder.load(tiny_st_dir, backend="openvino-int8", cache_folder=tmp_path)
+    Encoder.load(tiny_st_dir, backend="openvino-int8", cache_folder=tmp_path)
     assert calls == ["compress"] and first.backend_info["recipe"]["activation_group_size"] == 128
-    monkeypatch.setattr(openvino_module, "INT8_GROUP_SIZE", 32)  # a frasi that runs another group size
+    monkeypatch.setitem(BACKENDS["openvino-int8"].recipe, "activation_group_size", 32)  # a frasi with another
     with caplog.at_level(logging.WARNING, logger="frasi"):
-        again = Encoder.load(tiny_st_dir, backend="openvino-int8", cache=tmp_path)
+        again = Encoder.load(tiny_st_dir, backend="openvino-int8", cache_folder=tmp_path)
     assert calls == ["compress", "compress"] and "recipe is" in caplog.text
     assert again.backend_info["recipe"]["activation_group_size"] == 32  # so cached vectors are keyed apart
     assert again.backend_info["quantization"]["activation_group_size"] == 32
@@ -301,9 +302,9 @@ def test_openvino_int8_export_with_another_group_size_is_redone(tiny_st_dir, tmp
 
 def test_damaged_export_is_redone(tiny_st_dir, tmp_path, monkeypatch):
     calls = _count_exports(monkeypatch)
-    encoder = Encoder.load(tiny_st_dir, backend="onnx", cache=tmp_path)
-    (encoder._runtime.folder / "model.onnx").write_bytes(b"not a model")
-    again = Encoder.load(tiny_st_dir, backend="onnx", cache=tmp_path)
+    encoder = Encoder.load(tiny_st_dir, backend="onnx", cache_folder=tmp_path)
+    (encoder.runtime.artefact.folder / "model.onnx").write_bytes(b"not a model")
+    again = Encoder.load(tiny_st_dir, backend="onnx", cache_folder=tmp_path)
     assert calls == ["onnx", "onnx"]
     np.testing.assert_array_equal(again.encode(TEXTS), encoder.encode(TEXTS))
 
@@ -311,13 +312,13 @@ def test_damaged_export_is_redone(tiny_st_dir, tmp_path, monkeypatch):
 def test_export_damaged_in_place_is_redone(tiny_st_dir, tmp_path, monkeypatch, caplog):
     """Same size, different bytes: the recorded SHA-256 catches it (the file's mtime moved)."""
     calls = _count_exports(monkeypatch)
-    encoder = Encoder.load(tiny_st_dir, backend="onnx", cache=tmp_path)
-    model_file = encoder._runtime.folder / "model.onnx"
+    encoder = Encoder.load(tiny_st_dir, backend="onnx", cache_folder=tmp_path)
+    model_file = encoder.runtime.artefact.folder / "model.onnx"
     data = bytearray(model_file.read_bytes())
     data[len(data) // 2 : len(data) // 2 + 64] = bytes(64)
     model_file.write_bytes(bytes(data))
     with caplog.at_level(logging.WARNING, logger="frasi"):
-        again = Encoder.load(tiny_st_dir, backend="onnx", cache=tmp_path)
+        again = Encoder.load(tiny_st_dir, backend="onnx", cache_folder=tmp_path)
     assert calls == ["onnx", "onnx"] and "model.onnx is damaged (its SHA-256 changed)" in caplog.text
     np.testing.assert_array_equal(again.encode(TEXTS), encoder.encode(TEXTS))
 
@@ -325,20 +326,20 @@ def test_export_damaged_in_place_is_redone(tiny_st_dir, tmp_path, monkeypatch, c
 def test_an_export_clears_what_a_crashed_export_left(tiny_st_dir, tmp_path):
     from frasi.sources import resolve
 
-    folder = export_module.artefact_folder(resolve(tiny_st_dir), BACKENDS["onnx"], cache=tmp_path)
-    left = folder.parent / f".{folder.name}.crashed"
+    folder = export_module.artefact_folder(resolve(tiny_st_dir), BACKENDS["onnx"], cache_folder=tmp_path)
+    left = folder.parent / f".{folder.name}.k2j4x9.tmp"  # as an interrupted export leaves it
     left.mkdir(parents=True)
     (left / "raw.onnx").write_bytes(b"half")
-    Encoder.load(tiny_st_dir, backend="onnx", cache=tmp_path)
+    Encoder.load(tiny_st_dir, backend="onnx", cache_folder=tmp_path)
     assert not left.exists() and (folder / "manifest.json").is_file()
 
 
 @pytest.mark.parametrize("content", ["[1, 2]", '{"format": 2}'])
 def test_malformed_manifest_means_stale(tiny_st_dir, tmp_path, monkeypatch, content):
     calls = _count_exports(monkeypatch)
-    encoder = Encoder.load(tiny_st_dir, backend="onnx", cache=tmp_path)
-    (encoder._runtime.folder / "manifest.json").write_text(content, encoding="utf-8")
-    Encoder.load(tiny_st_dir, backend="onnx", cache=tmp_path)
+    encoder = Encoder.load(tiny_st_dir, backend="onnx", cache_folder=tmp_path)
+    (encoder.runtime.artefact.folder / "manifest.json").write_text(content, encoding="utf-8")
+    Encoder.load(tiny_st_dir, backend="onnx", cache_folder=tmp_path)
     assert calls == ["onnx", "onnx"]
 
 
@@ -367,7 +368,7 @@ def test_runtime_truncates_on_the_side_the_tokenizer_does(tiny_st_dir, tmp_path)
     config_file.write_text(json.dumps({**config, "truncation_side": "left"}), encoding="utf-8")
     torch_encoder = Encoder.load(model)
     assert torch_encoder.model.tokenizer.truncation_side == "left"
-    runtime = Encoder.load(model, backend="onnx", cache=tmp_path / "cache")
+    runtime = Encoder.load(model, backend="onnx", cache_folder=tmp_path / "cache")
     long = LONG + " fin del texto"
     np.testing.assert_allclose(runtime.encode([long]), torch_encoder.encode([long]), atol=1e-4)
 
@@ -382,7 +383,7 @@ def test_runtime_truncates_on_the_side_the_tokenizer_does(tiny_st_dir, tmp_path)
 def test_missing_runtime_names_the_extra(tiny_st_dir, tmp_path, monkeypatch, backend, package, extra):
     monkeypatch.setitem(sys.modules, package, None)  # import fails as if not installed
     with pytest.raises(MissingExtraError, match=rf"pip install 'frasi\[{extra}\]'") as info:
-        Encoder.load(tiny_st_dir, backend=backend, cache=tmp_path)
+        Encoder.load(tiny_st_dir, backend=backend, cache_folder=tmp_path)
     assert f"the {backend} backend" in str(info.value)
     assert not (tmp_path / "backends").exists()  # nothing exported for a runtime that is missing
 
@@ -390,9 +391,9 @@ def test_missing_runtime_names_the_extra(tiny_st_dir, tmp_path, monkeypatch, bac
 def test_fallback_only_when_asked(tiny_st_dir, tmp_path, monkeypatch, caplog):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
     with pytest.raises(MissingExtraError):
-        Encoder.load(tiny_st_dir, backend="onnx", cache=tmp_path)
+        Encoder.load(tiny_st_dir, backend="onnx", cache_folder=tmp_path)
     with caplog.at_level(logging.WARNING, logger="frasi"):
-        encoder = Encoder.load(tiny_st_dir, backend="onnx", fallback="torch", cache=tmp_path)
+        encoder = Encoder.load(tiny_st_dir, backend="onnx", fallback="torch", cache_folder=tmp_path)
     assert encoder.backend == "torch"
     assert "the onnx backend is unavailable" in caplog.text and "falling back to torch" in caplog.text
 
@@ -406,8 +407,8 @@ def test_failed_export_is_a_clear_error(tiny_st_dir, tmp_path, monkeypatch):
     monkeypatch.setattr(torch.onnx, "export", broken)
     with pytest.raises(ModelLoadError, match=r"cannot export tiny-st to ONNX: unsupported operator "
                                              r"aten::frobnicate; use backend='torch'$"):
-        Encoder.load(tiny_st_dir, backend="onnx", cache=tmp_path)
-    assert Encoder.load(tiny_st_dir, backend="onnx", fallback="torch", cache=tmp_path).backend == "torch"
+        Encoder.load(tiny_st_dir, backend="onnx", cache_folder=tmp_path)
+    assert Encoder.load(tiny_st_dir, backend="onnx", fallback="torch", cache_folder=tmp_path).backend == "torch"
     assert not [p for p in (tmp_path / "backends").rglob("*") if p.is_file()]  # nothing half-written
 
 
@@ -420,8 +421,8 @@ def test_a_failing_converter_or_quantizer_is_a_clear_error(tiny_st_dir, tmp_path
     monkeypatch.setattr(export_module, step, broken)
     with pytest.raises(ModelLoadError, match=rf"cannot export tiny-st for the {backend} backend \(RuntimeError: "
                                              r"converter blew up\); use backend='torch'$"):
-        Encoder.load(tiny_st_dir, backend=backend, cache=tmp_path)
-    assert Encoder.load(tiny_st_dir, backend=backend, fallback="torch", cache=tmp_path).backend == "torch"
+        Encoder.load(tiny_st_dir, backend=backend, cache_folder=tmp_path)
+    assert Encoder.load(tiny_st_dir, backend=backend, fallback="torch", cache_folder=tmp_path).backend == "torch"
 
 
 def test_a_fused_graph_the_runtime_cannot_run_falls_back_to_the_plain_graph(tiny_st_dir, tmp_path, monkeypatch,
@@ -435,8 +436,8 @@ def test_a_fused_graph_the_runtime_cannot_run_falls_back_to_the_plain_graph(tiny
 
     monkeypatch.setattr(export_module, "_verify", verify)
     with caplog.at_level(logging.WARNING, logger="frasi"):
-        encoder = Encoder.load(tiny_st_dir, backend="onnx", cache=tmp_path)
-    assert encoder._runtime.manifest["export"]["fused"] is False
+        encoder = Encoder.load(tiny_st_dir, backend="onnx", cache_folder=tmp_path)
+    assert encoder.runtime.artefact.manifest["export"]["fused"] is False
     assert "cannot run the fused graph" in caplog.text
     np.testing.assert_allclose(encoder.encode(TEXTS), Encoder.load(tiny_st_dir).encode(TEXTS), atol=1e-4)
 
@@ -444,7 +445,7 @@ def test_a_fused_graph_the_runtime_cannot_run_falls_back_to_the_plain_graph(tiny
 def test_export_that_disagrees_with_torch_is_refused(tiny_st_dir, tmp_path, monkeypatch):
     monkeypatch.setattr(export_module, "EXACT_TOLERANCE", 0.0)  # no graph can pass
     with pytest.raises(ModelLoadError, match="the onnx export disagrees with torch on probe texts"):
-        Encoder.load(tiny_st_dir, backend="onnx", cache=tmp_path)
+        Encoder.load(tiny_st_dir, backend="onnx", cache_folder=tmp_path)
     assert not [p for p in (tmp_path / "backends").rglob("*") if p.is_file()]
 
 
@@ -452,10 +453,10 @@ def test_export_that_disagrees_with_torch_is_refused(tiny_st_dir, tmp_path, monk
 
 
 def test_cached_runtime_loads_without_torch(tiny_st_dir, module_cache):
-    Encoder.load(tiny_st_dir, backend="onnx-int8", cache=module_cache)  # warm the cache
+    Encoder.load(tiny_st_dir, backend="onnx-int8", cache_folder=module_cache)  # warm the cache
     code = (
         "import sys; from frasi import Encoder; "
-        f"e = Encoder.load({str(tiny_st_dir)!r}, backend='onnx-int8', cache={str(module_cache)!r}); "
+        f"e = Encoder.load({str(tiny_st_dir)!r}, backend='onnx-int8', cache_folder={str(module_cache)!r}); "
         "v = e.encode('hola mundo'); e.tokenize('hola'); "
         "print(v.shape, sorted(m for m in ('torch', 'transformers', 'sentence_transformers') if m in sys.modules))"
     )
@@ -470,11 +471,12 @@ def test_openvino_encoders_freed_in_any_order_leave_signals_working(tiny_st_dir,
     """Two OpenVINO Cores freed first-made-first left the CPU plugin's alternate signal stack
     freed, and the CLI's SIGTERM handler then crashed the process (exit 139)."""
     for backend in ("openvino", "openvino-int8"):
-        Encoder.load(tiny_st_dir, backend=backend, cache=module_cache)  # warm the cache
+        Encoder.load(tiny_st_dir, backend=backend, cache_folder=module_cache)  # warm the cache
     code = (
         "import gc, os, signal, time; from frasi import Encoder; "
-        f"a = Encoder.load({str(tiny_st_dir)!r}, backend='openvino', cache={str(module_cache)!r}); a.encode('hola'); "
-        f"b = Encoder.load({str(tiny_st_dir)!r}, backend='openvino-int8', cache={str(module_cache)!r}); "
+        f"a = Encoder.load({str(tiny_st_dir)!r}, backend='openvino', cache_folder={str(module_cache)!r}); "
+        "a.encode('hola'); "
+        f"b = Encoder.load({str(tiny_st_dir)!r}, backend='openvino-int8', cache_folder={str(module_cache)!r}); "
         "b.encode('hola'); del a; gc.collect(); del b; gc.collect()\n"
         "def stop(signum, frame): raise KeyboardInterrupt\n"
         "signal.signal(signal.SIGTERM, stop)\n"
@@ -496,7 +498,7 @@ def test_check_parity(tiny_st_dir, module_cache, monkeypatch):
     pairs = [("hola mundo", "ciao mondo", 4.0), ("el gato", "il cane", 2.5), ("la casa", "the house", 4.5),
              ("hello world", "the dog", 0.5)]
     rows = check_parity(str(tiny_st_dir), ["onnx", "onnx-int8", "openvino", "torch"], TEXTS, stsb=pairs,
-                        threads=1, cache=module_cache)
+                        threads=1, cache_folder=module_cache)
     by_name = {r["backend"]: r for r in rows}
     assert [r["backend"] for r in rows] == ["torch", "onnx", "onnx-int8", "openvino"]
     assert by_name["torch"]["mean_cosine"] == pytest.approx(1.0) and by_name["torch"]["stsb_delta"] == 0
@@ -504,13 +506,13 @@ def test_check_parity(tiny_st_dir, module_cache, monkeypatch):
     assert by_name["onnx-int8"]["min_cosine"] > 0.99 and by_name["onnx-int8"]["worst_text"] in TEXTS
     assert by_name["openvino"]["status"] == "unavailable" and "frasi[openvino]" in by_name["openvino"]["error"]
     with pytest.raises(InputError, match="expected at least 3"):
-        check_parity(str(tiny_st_dir), ["torch"], TEXTS, stsb=pairs[:2], cache=module_cache)
+        check_parity(str(tiny_st_dir), ["torch"], TEXTS, stsb=pairs[:2], cache_folder=module_cache)
 
 
 def test_check_parity_says_once_that_texts_were_truncated(tiny_st_dir, module_cache, caplog):
     long_text = " ".join(["palabra"] * 200)  # over the tiny model's 64 tokens
     with caplog.at_level(logging.WARNING, logger="frasi"):
-        check_parity(str(tiny_st_dir), ["torch", "onnx"], [*TEXTS, long_text], threads=1, cache=module_cache)
+        check_parity(str(tiny_st_dir), ["torch", "onnx"], [*TEXTS, long_text], threads=1, cache_folder=module_cache)
     said = [r.getMessage() for r in caplog.records if "were truncated" in r.getMessage()]
     assert len(said) == 1 and said[0].startswith("1 of")
 
@@ -538,7 +540,7 @@ def real_cache(frasi_cache) -> Path:
 def test_real_model_agrees_with_torch(request, model, backend, real_cache):
     reference = request.getfixturevalue(model)
     source = reference.path if model == "e5" else "all-MiniLM-L6-v2"
-    runtime = Encoder.load(source, backend=backend, threads=2, cache=real_cache)
+    runtime = Encoder.load(source, backend=backend, threads=2, cache_folder=real_cache)
     assert (runtime.prompts, runtime.default_prompt, runtime.max_length) == (
         reference.prompts, reference.default_prompt, reference.max_length)
     got, expected = runtime.encode(REAL_TEXTS), reference.encode(REAL_TEXTS)
@@ -548,7 +550,8 @@ def test_real_model_agrees_with_torch(request, model, backend, real_cache):
         assert cosines(got, expected).mean() > 0.995 and cosines(got, expected).min() > 0.98
     if backend == "onnx-int8":
         layers = 12 if model == "e5" else 6
-        assert runtime.backend_info["quantization"]["int8_matmuls"] == 2 * (layers - 2)  # middle layers: attn-out, FFN-up
+        # the middle layers: attention-output and FFN-up
+        assert runtime.backend_info["quantization"]["int8_matmuls"] == 2 * (layers - 2)
     if backend == "openvino-int8":  # per-token activation scales: a text's vector does not depend on its batch
         assert np.abs(np.stack([runtime.encode(t) for t in REAL_TEXTS]) - got).max() < 1e-5
     assert runtime.tokenize(REAL_TEXTS[1]) == reference.tokenize(REAL_TEXTS[1])

@@ -14,16 +14,9 @@ import numpy as np
 import pytest
 
 from frasi import Encoder
-from frasi.cache import (
-    CacheInfo,
-    EmbeddingCache,
-    Namespace,
-    encode_cached,
-    model_fingerprint,
-    namespace_for,
-    weights_fingerprint,
-)
+from frasi.cache import CacheInfo, EmbeddingCache
 from frasi.errors import InputError, OutputError
+from frasi.fingerprint import VectorKey, model_fingerprint, weights_fingerprint
 
 TEXTS = ["hola mundo", "ciao mondo", "hello world", "el gato duerme", "il cane dorme sul divano"]
 
@@ -39,8 +32,8 @@ def store(tmp_path):
         yield cache
 
 
-def _ns(name: str = "model-a") -> Namespace:
-    return Namespace.from_fields({"model": name, "prompt": ""}, label=name)
+def _ns(name: str = "model-a") -> VectorKey:
+    return VectorKey.from_fields({"model": name, "prompt": ""}, label=name)
 
 
 def _counting(monkeypatch, encoder) -> list[list[str]]:
@@ -100,8 +93,8 @@ def test_info_and_clear(store):
     store.put_many(_ns("b"), TEXTS[:2], np.zeros((2, 8), np.float32))  # replacing does not double count
     info = store.info()
     assert info.exists and info.entries == 7 and info.data_bytes == 7 * 8 * 4
-    assert {(n.label, n.entries) for n in info.namespaces} == {("a", 5), ("b", 2)}
-    assert info.to_dict()["namespaces"][0]["description"]["model"] in ("a", "b")
+    assert {(n.label, n.entries) for n in info.keys} == {("a", 5), ("b", 2)}
+    assert info.to_dict()["keys"][0]["description"]["model"] in ("a", "b")
     assert store.clear() == 7
     assert store.info().entries == 0 and store.get_many(_ns("a"), TEXTS) == [None] * 5
     assert store.info().file_bytes < 200_000  # pages are given back
@@ -166,14 +159,14 @@ def test_corrupted_entry_is_rejected_not_returned(store, caplog):
     assert store.info().entries == len(TEXTS) - 2  # the bad rows are gone
 
 
-def test_encode_cached_recomputes_a_corrupted_entry(tiny, store, monkeypatch):
-    first = encode_cached(tiny, TEXTS, cache=store)
+def test_cached_encode_recomputes_a_corrupted_entry(tiny, store, monkeypatch):
+    first = tiny.encode(TEXTS, cache=store)
     raw = sqlite3.connect(store.path)
     raw.execute("UPDATE vectors SET data = zeroblob(length(data)) WHERE id = (SELECT MIN(id) FROM vectors)")
     raw.commit()
     raw.close()
     calls = _counting(monkeypatch, tiny)
-    again = encode_cached(tiny, TEXTS, cache=store)
+    again = tiny.encode(TEXTS, cache=store)
     assert [len(c) for c in calls] == [1]  # only the damaged text is encoded again
     np.testing.assert_allclose(again, first, atol=1e-6)
     assert not np.any(np.all(again == 0, axis=1))
@@ -211,7 +204,7 @@ def test_other_format_degrades_encoding_and_clear_deletes_it(tiny, store, caplog
     with pytest.raises(OutputError, match="format '99'.*frasi cache clear"):
         store.get_many(_ns(), TEXTS)
     with caplog.at_level(logging.WARNING, logger="frasi.cache"):
-        vectors = encode_cached(tiny, TEXTS, cache=store)
+        vectors = tiny.encode(TEXTS, cache=store)
     assert vectors.shape == (len(TEXTS), tiny.dimension) and "encoding without the cache" in caplog.text
     assert store.clear() == 0
     store.put_many(_ns(), TEXTS[:1], np.ones((1, 4), np.float32))
@@ -224,7 +217,7 @@ def test_unwritable_cache_folder_only_costs_speed(tiny, tmp_path, caplog):
     with pytest.raises(OutputError, match="cannot create the embedding cache folder"):
         cache.get_many(_ns(), TEXTS)
     with caplog.at_level(logging.WARNING, logger="frasi.cache"):
-        vectors = encode_cached(tiny, TEXTS, cache=cache)
+        vectors = tiny.encode(TEXTS, cache=cache)
     np.testing.assert_allclose(vectors, tiny.encode(TEXTS), atol=1e-6)
     assert "encoding without the cache" in caplog.text
 
@@ -234,10 +227,11 @@ def test_unwritable_cache_folder_only_costs_speed(tiny, tmp_path, caplog):
 WRITER = textwrap.dedent("""
     import os, sys, time
     import numpy as np
-    from frasi.cache import EmbeddingCache, Namespace
+    from frasi.cache import EmbeddingCache
+    from frasi.fingerprint import VectorKey
 
     path, start, stop, go = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-    namespace = Namespace.from_fields({"model": "shared"}, label="shared")
+    namespace = VectorKey.from_fields({"model": "shared"}, label="shared")
     cache = EmbeddingCache(path, timeout=60)
     deadline = time.monotonic() + 60
     while not os.path.exists(go) and time.monotonic() < deadline:
@@ -262,7 +256,7 @@ def test_two_concurrent_writers_both_succeed(tmp_path):
         _, stderr = writer.communicate(timeout=120)
         assert writer.returncode == 0, stderr
     with EmbeddingCache(path) as cache:
-        namespace = Namespace.from_fields({"model": "shared"}, label="shared")
+        namespace = VectorKey.from_fields({"model": "shared"}, label="shared")
         found = cache.get_many(namespace, [f"shared text {i}" for i in range(600)])
         assert all(v is not None and np.array_equal(v, np.full(16, i, np.float32)) for i, v in enumerate(found))
         assert cache.info().entries == 600
@@ -272,81 +266,82 @@ def test_two_concurrent_writers_both_succeed(tmp_path):
     raw.close()
 
 
-# ---------------------------------------------------------------- encode_cached
+# ---------------------------------------------------------------- encode(cache=...)
 
 
-def test_encode_cached_matches_encode_and_returns_identical_vectors(tiny, store, monkeypatch):
+def test_cached_encode_matches_encode_and_returns_identical_vectors(tiny, store, monkeypatch):
     plain = tiny.encode(TEXTS)
-    first = encode_cached(tiny, TEXTS, cache=store)
+    first = tiny.encode(TEXTS, cache=store)
     assert first.dtype == np.float32 and first.shape == plain.shape
     np.testing.assert_allclose(first, plain, atol=1e-6)
     calls = _counting(monkeypatch, tiny)
-    second = encode_cached(tiny, list(reversed(TEXTS)), cache=store, batch_size=2, show_progress=False)
+    second = tiny.encode(list(reversed(TEXTS)), cache=store, batch_size=2, show_progress=False)
     assert calls == []  # batch_size and show_progress do not change the namespace
     assert second[::-1].tobytes() == first.tobytes()
     assert store.hits == len(TEXTS) and store.misses == len(TEXTS)
 
 
 def test_misses_are_encoded_once_in_one_call(tiny, store, monkeypatch):
-    encode_cached(tiny, TEXTS[:2], cache=store)
+    tiny.encode(TEXTS[:2], cache=store)
     calls = _counting(monkeypatch, tiny)
     texts = [TEXTS[0], TEXTS[3], TEXTS[3], TEXTS[4], TEXTS[1], TEXTS[4]]
-    vectors = encode_cached(tiny, texts, cache=store)
+    vectors = tiny.encode(texts, cache=store)
     assert calls == [[TEXTS[3], TEXTS[4]]]
     assert np.array_equal(vectors[1], vectors[2]) and np.array_equal(vectors[3], vectors[5])
     np.testing.assert_allclose(vectors, tiny.encode(texts), atol=1e-6)
 
 
 def test_a_single_string_gives_a_vector(tiny, store):
-    vector = encode_cached(tiny, "hola mundo", cache=store)
+    vector = tiny.encode("hola mundo", cache=store)
     assert vector.shape == (tiny.dimension,)
-    assert np.array_equal(encode_cached(tiny, "hola mundo", cache=store), vector)
+    assert np.array_equal(tiny.encode("hola mundo", cache=store), vector)
 
 
 def test_options_that_change_vectors_change_the_namespace(tiny, store, monkeypatch):
-    base = encode_cached(tiny, TEXTS, cache=store)
+    base = tiny.encode(TEXTS, cache=store)
     calls = _counting(monkeypatch, tiny)
-    prompted = encode_cached(tiny, TEXTS, cache=store, prompt="hola ")
-    normalized = encode_cached(tiny, TEXTS, cache=store, normalize=True)
-    chunked = encode_cached(tiny, TEXTS, cache=store, long_texts="chunk")
+    prompted = tiny.encode(TEXTS, cache=store, prompt="hola ")
+    normalized = tiny.encode(TEXTS, cache=store, normalize=True)
+    chunked = tiny.encode(TEXTS, cache=store, long_texts="chunk")
     assert len(calls) == 3
     assert not np.allclose(prompted, base)
     np.testing.assert_allclose(normalized, base / np.linalg.norm(base, axis=1, keepdims=True), atol=1e-6)
     np.testing.assert_allclose(chunked, base, atol=1e-6)  # short texts: one window each
     assert store.info().entries == 4 * len(TEXTS)
-    assert namespace_for(tiny, prompt="") != namespace_for(tiny, prompt="a ")
-    assert namespace_for(tiny, prompt="") == namespace_for(tiny)  # the tiny model has no default prompt
-    with pytest.raises(InputError, match="unexpected options"):
-        namespace_for(tiny, normalise=True)
+    assert tiny.vector_key(prompt="") != tiny.vector_key(prompt="a ")
+    assert tiny.vector_key(prompt="") == tiny.vector_key()  # the tiny model has no default prompt
+    with pytest.raises(TypeError, match="normalise"):
+        tiny.vector_key(normalise=True)
 
 
 @pytest.mark.parametrize("precision", ["ubinary", "int8"])
 def test_quantized_precisions_match_encode(tiny, store, precision):
     want = tiny.encode(TEXTS, precision=precision)
-    assert np.array_equal(encode_cached(tiny, TEXTS, cache=store, precision=precision), want)
-    assert np.array_equal(encode_cached(tiny, TEXTS, cache=store, precision=precision), want)
+    assert np.array_equal(tiny.encode(TEXTS, cache=store, precision=precision), want)
+    assert np.array_equal(tiny.encode(TEXTS, cache=store, precision=precision), want)
     assert store.info().entries == len(TEXTS)  # stored once, as float32
-    namespace = namespace_for(tiny, cache=store, precision=precision)  # precision is not part of it
-    assert namespace == namespace_for(tiny, cache=store, batch_size=3)
+    namespace = tiny.vector_key(memo=store)  # precision is not part of it
+    assert namespace == tiny.vector_key()
     assert store.get_many(namespace, TEXTS[:1])[0].dtype == np.float32
 
 
 def test_options_are_checked_even_when_everything_is_cached(tiny, store):
-    encode_cached(tiny, TEXTS, cache=store)
+    tiny.encode(TEXTS, cache=store)
     with pytest.raises(TypeError, match="normalise"):  # as Encoder.encode itself
-        encode_cached(tiny, TEXTS, cache=store, normalise=True)
+        tiny.encode(TEXTS, cache=store, normalise=True)
     with pytest.raises(InputError, match="precision must be one of"):
-        encode_cached(tiny, TEXTS, cache=store, precision="float16")
+        tiny.encode(TEXTS, cache=store, precision="float16")
     with pytest.raises(InputError, match="at least 2 texts"):
-        encode_cached(tiny, TEXTS[:1], cache=store, precision="int8")
+        tiny.encode(TEXTS[:1], cache=store, precision="int8")
     with pytest.raises(InputError, match="either prompt or prompt_name"):
-        encode_cached(tiny, TEXTS, cache=store, prompt="a", prompt_name="query")
+        tiny.encode(TEXTS, cache=store, prompt="a", prompt_name="query")
     with pytest.raises(InputError):
-        encode_cached(tiny, [], cache=store)
+        tiny.encode([], cache=store)
 
 
-def test_default_cache_is_used_and_closed(tiny, _private_frasi_cache):
-    encode_cached(tiny, TEXTS)
+def test_default_cache_lives_in_frasi_cache_dir(tiny, _private_frasi_cache):
+    with EmbeddingCache() as cache:
+        tiny.encode(TEXTS, cache=cache)
     assert EmbeddingCache().info().entries == len(TEXTS)
     assert (_private_frasi_cache / "embeddings" / "embeddings.sqlite").is_file()
 
@@ -355,35 +350,37 @@ def test_default_cache_is_used_and_closed(tiny, _private_frasi_cache):
 
 
 def test_model_fingerprint_is_content_addressed_and_memoised(tiny_st_dir, tmp_path, store, monkeypatch):
-    import frasi.cache as cache_module
+    import frasi._fs as fs_module
+    import frasi.fingerprint as fingerprint_module
 
-    first = model_fingerprint(tiny_st_dir, cache=store)
+    first = model_fingerprint(tiny_st_dir, store)
     assert len(first) == 64 and model_fingerprint(tiny_st_dir) == first
     copy = shutil.copytree(tiny_st_dir, tmp_path / "copy")
     (copy / "README.md").write_text("docs do not count")
-    assert model_fingerprint(copy, cache=store) == first  # same files elsewhere: same model
+    assert model_fingerprint(copy, store) == first  # same files elsewhere: same model
 
-    cache_module._FILE_DIGESTS.clear()
-    monkeypatch.setattr(cache_module.hashlib, "file_digest", None)  # any read would fail now
-    assert model_fingerprint(copy, cache=store) == first  # memoised in the cache file by (path, size, mtime)
+    monkeypatch.setattr(fingerprint_module, "_MEMORY", {})
+    monkeypatch.setattr(fs_module.hashlib, "file_digest", None)  # any read would fail now
+    assert model_fingerprint(copy, store) == first  # memoised in the cache file by (path, size, mtime)
     monkeypatch.undo()
 
     config = next(copy.rglob("config.json"))
     config.write_text(config.read_text() + " ")
-    assert model_fingerprint(copy, cache=store) != first
+    assert model_fingerprint(copy, store) != first
     with pytest.raises(InputError, match="not a folder"):
         model_fingerprint(tmp_path / "missing")
 
 
 def test_encoder_with_a_folder_is_keyed_by_its_files(tiny_st_dir, store):
     encoder = Encoder.load(tiny_st_dir)
-    namespace = namespace_for(encoder, cache=store)
+    namespace = encoder.vector_key(memo=store)
     assert namespace.description["model"] == "files:" + model_fingerprint(tiny_st_dir)
     wrapped = Encoder(encoder.model, name=encoder.name)  # no folder: keyed by the weights in memory
-    assert namespace_for(wrapped).description["model"] == "weights:" + weights_fingerprint(encoder.model)
+    assert wrapped.vector_key().description["model"] == "weights:" + weights_fingerprint(encoder.model)
     assert namespace.label == encoder.name and namespace.description["max_length"] == encoder.max_length
-    assert namespace.description["backend"] == "torch" and "Pooling" in namespace.description["modules"]
-    assert namespace_for(encoder, model_id="mine").description["model"] == "mine"
+    backend = namespace.description["backend"]
+    assert backend["backend"] == "torch" and "Pooling" in backend["modules"]
+    assert set(backend["versions"]) == {"torch", "transformers", "sentence-transformers", "tokenizers"}
 
 
 def test_weights_fingerprint_follows_changes_in_memory(tiny_st_dir):
@@ -399,12 +396,13 @@ def test_weights_fingerprint_follows_changes_in_memory(tiny_st_dir):
 
 
 def test_runtime_backends_have_their_own_namespace_without_loading_torch(tiny_st_dir, store, tmp_path):
-    runtime = Encoder.load(tiny_st_dir, backend="onnx", cache=tmp_path / "exports")
-    namespace = namespace_for(runtime, cache=store)
-    assert runtime._model is None  # keyed by its export's manifest: the torch model is never loaded
-    torch_one = namespace_for(Encoder.load(tiny_st_dir), cache=store)
-    assert namespace.description["model"].startswith("export:")
-    assert namespace.description["backend"] == "onnx" and namespace.description["runtime"]["variant"] == "fp32"
+    runtime = Encoder.load(tiny_st_dir, backend="onnx", cache_folder=tmp_path / "exports")
+    namespace = runtime.vector_key(memo=store)
+    assert not runtime.runtime.compiled  # keyed by its export's manifest: nothing is compiled or loaded
+    torch_one = Encoder.load(tiny_st_dir).vector_key(memo=store)
+    assert namespace.description["model"] == torch_one.description["model"]  # the same files
+    assert namespace.description["backend"]["backend"] == "onnx"
+    assert namespace.description["backend"]["variant"] == "fp32"
     assert namespace.id != torch_one.id
 
 
@@ -413,14 +411,14 @@ def test_a_folder_changed_after_loading_is_keyed_by_the_weights_in_memory(tiny_s
 
     model = shutil.copytree(tiny_st_dir, tmp_path / "model")
     encoder = Encoder.load(model)
-    assert namespace_for(encoder, cache=store).description["model"].startswith("files:")
+    assert encoder.vector_key(memo=store).description["model"].startswith("files:")
     config = model / "config_sentence_transformers.json"  # the folder changes under the loaded encoder
     config.write_text(config.read_text(encoding="utf-8") + "\n", encoding="utf-8")
     with caplog.at_level(logging.WARNING, logger="frasi"):
-        key = namespace_for(encoder, cache=store).description["model"]
+        key = encoder.vector_key(memo=store).description["model"]
     assert key == "weights:" + weights_fingerprint(encoder.model)
     assert "changed on disk after it was loaded" in caplog.text
-    assert namespace_for(Encoder.load(model), cache=store).description["model"].startswith("files:")
+    assert Encoder.load(model).vector_key(memo=store).description["model"].startswith("files:")
     encoder.model = Encoder.load(model).model  # a replaced model no longer comes from the folder
     assert encoder.path is None
 
@@ -441,8 +439,8 @@ def test_vectors_with_nan_are_not_stored(store, caplog):
 def test_real_model_cached_vectors_match_encode(minilm, store):
     texts = ["A man is playing a guitar.", "Un hombre toca la guitarra.", "The cat sleeps on the sofa."]
     plain = minilm.encode(texts)
-    first = encode_cached(minilm, texts, cache=store)
-    second = encode_cached(minilm, texts, cache=store)
+    first = minilm.encode(texts, cache=store)
+    second = minilm.encode(texts, cache=store)
     np.testing.assert_allclose(first, plain, atol=1e-6)
     assert second.tobytes() == first.tobytes()
     assert store.hits == len(texts) and store.misses == len(texts)

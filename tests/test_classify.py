@@ -10,7 +10,9 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
 from frasi import EmbeddingClassifier, Encoder, InputError, ModelLoadError
-from frasi.classify import HEADS, check_labels, fit_tfidf_baseline
+from frasi.classify import HEADS
+from frasi.experiment import fit_tfidf_baseline
+from frasi.labels import check_labels
 
 GREETINGS = ["hola mundo", "ciao mondo", "hello world", "buenos días", "buongiorno", "good morning",
              "hola qué tal", "ciao come stai", "hello how are you", "buenos días mundo"]
@@ -191,7 +193,8 @@ def test_whole_number_float_labels_are_integers():
     ({"C": [1.0, 2.0], "cv": 1}, "cv must be"),
     ({"C": [1.0, 2.0], "cv": 11}, "smallest class"),
     ({"head": "logistic", "head_params": {"bogus": 1}}, "does not accept"),
-    ({"head": "knn", "head_params": {"n_neighbors": 500}}, r"head 'knn' looks at 500 neighbours but got \d+ training texts"),
+    ({"head": "knn", "head_params": {"n_neighbors": 500}},
+     r"head 'knn' looks at 500 neighbours but got \d+ training texts"),
 ])
 def test_bad_parameters_are_clear_errors(tiny, kwargs, message):
     with pytest.raises(InputError, match=message):

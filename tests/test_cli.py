@@ -398,13 +398,17 @@ def test_similarity_file_with_query(cli, tiny, tmp_path):
     assert payload["query"] == "hola mundo" and payload["results"][0]["text"] == "hola mundo"
 
 
-def test_similarity_ranking_output_and_heatmap(cli, tiny, outdir):
+def test_similarity_ranking_output_says_where_it_wrote(cli, tiny, outdir):
     table, png = outdir / "rank.csv", outdir / "rank.png"
-    assert_ok(cli("similarity", "hola", "mundo", "hola", "-m", tiny, "-o", table, "--heatmap", png, "-q"))
+    result = assert_ok(cli("similarity", "hola", "mundo", "hola", "-m", tiny, "-o", table))
     with open(table, encoding="utf-8", newline="") as f:
         rows = list(csv.DictReader(f))
     assert [r["rank"] for r in rows] == ["1", "2"] and rows[0]["text"] == "hola"
-    assert png.read_bytes().startswith(PNG_MAGIC)
+    assert result.err_lines[-1] == f"wrote {table}"
+    again = assert_ok(cli("similarity", "hola", "mundo", "-m", tiny, "-o", table))
+    assert again.err_lines[-1] == f"wrote {table} (replaced the existing file)"
+    err = assert_bad_input(cli("similarity", "hola", "mundo", "-m", tiny, "--heatmap", png))
+    assert "--heatmap draws the similarity matrix" in err and "--matrix" in err and not png.exists()
 
 
 def test_similarity_matrix_json(cli, tiny):
@@ -695,7 +699,7 @@ def test_compose_existing_output_is_bad_input(cli, tiny_encoder_dir, tmp_path):
     folder.mkdir()
     write(folder / "keep.txt", "precious")
     err = assert_bad_input(cli("compose", tiny_encoder_dir, "-o", folder))
-    assert "already exists" in err
+    assert "it exists and is not an empty folder" in err
     assert os.listdir(folder) == ["keep.txt"] and (folder / "keep.txt").read_text() == "precious"
     assert sorted(os.listdir(tmp_path)) == ["taken"]  # no temp folder left
 
@@ -753,7 +757,7 @@ ERROR_CASES = {
     "unknown output extension": (["embed", "hola", "-m", "{tiny}", "-o", "{out}/e.xyz"], "'.xyz'"),
     "output without extension": (["embed", "hola", "-m", "{tiny}", "-o", "{out}/embeddings"], "no extension"),
     "output in missing folder": (["embed", "hola", "-m", "{tiny}", "-o", "{out}/missing/e.npy"], "does not exist"),
-    "output is a folder": (["embed", "hola", "-m", "{tiny}", "-o", "{in}/folder.npy"], "directory"),
+    "output is a folder": (["embed", "hola", "-m", "{tiny}", "-o", "{in}/folder.npy"], "is a folder"),
     "no output and no json": (["embed", "hola", "-m", "{tiny}"], "--output"),
     "unknown model name": (["embed", "hola", "-m", "no-such-model-frasi-test", "-o", "{out}/e.npy"],
                            "unknown model"),
@@ -776,7 +780,7 @@ ERROR_CASES = {
     "unknown precision": (["embed", "hola", "mundo", "-m", "{tiny}", "--precision", "int4", "-o", "{out}/e.npy"],
                           "precision"),
     "unknown long-texts policy": (["embed", "hola", "-m", "{tiny}", "--long-texts", "drop", "-o", "{out}/e.npy"],
-                                  "long_texts"),
+                                  "--long-texts must be one of truncate, chunk"),
     "no texts at all": (["embed", "-m", "{tiny}", "-o", "{out}/e.npy"], "no texts"),
     "tokenize no texts": (["tokenize", "-m", "{tiny}"], "no texts"),
     "tokenize empty text": (["tokenize", " ", "-m", "{tiny}"], "empty"),
@@ -788,7 +792,8 @@ ERROR_CASES = {
                                      "{tiny}"], "exclude"),
     "similarity unknown metric": (["similarity", "a", "b", "--metric", "manhattan", "-m", "{tiny}"], "manhattan"),
     "similarity top-k 0": (["similarity", "a", "b", "-k", "0", "-m", "{tiny}"], "--top-k"),
-    "similarity heatmap not png": (["similarity", "a", "b", "--heatmap", "{out}/h.jpg", "-m", "{tiny}"], ".jpg"),
+    "similarity heatmap not png": (["similarity", "a", "b", "--matrix", "--heatmap", "{out}/h.jpg", "-m", "{tiny}"],
+                                   ".jpg"),
     "similarity npy without matrix": (["similarity", "a", "b", "-o", "{out}/r.npy", "-m", "{tiny}"], ".npy"),
     "search no corpus": (["search", "hola", "-m", "{tiny}"], "--corpus"),
     "search no queries": (["search", "--corpus", "{in}/two.txt", "-m", "{tiny}"], "no queries"),
@@ -970,7 +975,7 @@ def test_ctrl_c_says_interrupted_and_exits_130(cli, tiny, monkeypatch):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(_cmd_encode, "load_encoder", interrupted)
+    monkeypatch.setattr(_cmd_encode.ModelOptions, "load", interrupted)
     result = cli("embed", "hola", "-m", tiny, "--json")
     assert result.code == 130 and result.err_lines == ["interrupted"] and "Traceback" not in result.err
 
@@ -1044,7 +1049,7 @@ def test_search_index_is_tied_to_the_model_files_and_long_text_policy(cli, tiny,
     assert "another model" in err
     err = assert_bad_input(cli("search", "la casa", "--corpus", corpus_csv, "-c", "body", "-m", first, "--index",
                                index, "--long-texts", "chunk", "-q"))
-    assert "another --long-texts" in err
+    assert "another long-text policy" in err
     metadata_file = index / "index.json"
     saved = json.loads(metadata_file.read_text(encoding="utf-8"))
     old = {"corpus_sha256": saved["metadata"]["corpus_sha256"], "corpus_prompt": None, "model": "model"}

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from frasi.cli import main
-
 from test_classify import LABELS, TEXTS
 
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from frasi import Encoder, compose
-from frasi.compose import POOLING_MODES
 from frasi.errors import InputError, ModelLoadError
+from frasi.loading import POOLING_MODES
 
 TEXTS = ["hola mundo", "il gatto dorme sul divano", "the dog", "buenos días, ¿qué tal?"]
 

@@ -346,7 +346,7 @@ def test_two_files_crlf_and_trailing_newlines(tmp_path):
     [
         ("uno\ndos\ntres", "0\n1", r"val_text.txt has 3 lines but .*val_labels.txt has 2; expected one label"),
         ("uno\n\ntres", "0\n1\n2", r"val_text.txt line 2 is empty"),
-        ("uno\ndos", "0\n ", r"val_labels.txt line 2 has no label"),
+        ("uno\ndos", "0\n ", r"val_labels.txt line 2 is empty, not a label"),
         ("uno\ndos", "0\n1.5", r"val_labels.txt line 2 is '1.5', a non-integer number; labels must be strings or"),
         ("uno", "0", r"val_text.txt has 1 text; expected at least 2"),
         ("", "", "val_text.txt is empty"),
@@ -410,20 +410,34 @@ def test_tsv_sentence_label_and_explicit_columns(tmp_path):
 
 def test_parquet_classification(tmp_path):
     path = write_parquet(tmp_path, "t.parquet", {"text": ["a", "b"], "label": [0, 1]})
-    assert read_classification(path).labels == ["0", "1"]
+    assert read_classification(path).labels == [0, 1]  # integers stay integers, as in Python
+    path = write_parquet(tmp_path, "w.parquet", {"text": ["a", "b"], "label": [0.0, 1.0]})  # pandas' ints with gaps
+    assert read_classification(path).labels == [0, 1]
     path = write_parquet(tmp_path, "f.parquet", {"text": ["a", "b"], "label": [0.0, 1.5]})
-    with pytest.raises(InputError, match="is the float 0.0; labels must be strings or integers"):
+    with pytest.raises(InputError, match="row 2: column 'label' is the number 1.5; labels must be strings or integers"):
         read_classification(path)
+
+
+def test_one_label_rule_for_files_and_python(tmp_path):
+    """A JSONL label column mixing 1 and "1" is refused, as EmbeddingClassifier.fit refuses it."""
+    from frasi.labels import check_labels
+
+    rows = [{"text": "uno", "label": "1"}, {"text": "dos", "label": 1}, {"text": "tres", "label": 2}]
+    with pytest.raises(InputError, match=r"mix strings and integers \(.*row 1: column 'label' is the string '1', "
+                                         r".*row 2: column 'label' the integer 1\)"):
+        read_classification(write_jsonl(tmp_path, "mixed.jsonl", rows))
+    with pytest.raises(InputError, match=r"mix strings and integers \(labels\[0\] is the string '1'"):
+        check_labels(["1", 1, 2])
 
 
 @pytest.mark.parametrize(
     ("value", "message"),
     [
-        (1.5, "is the float 1.5; labels must be strings or integers"),
-        (None, "has no label"),
-        ("", "has no label"),
-        ("NaN", "has no label"),
-        (float("nan"), "has no label"),
+        (1.5, "is the number 1.5; labels must be strings or integers"),
+        (None, "is None, not a label"),
+        ("", "is empty, not a label"),
+        ("NaN", "is 'NaN', a missing value, not a label"),
+        (float("nan"), "is NaN, not a label"),
         (True, "is a boolean"),
         ("2.0", "is '2.0', a non-integer number; labels must be strings or integers"),
         ([1], "holds a list; labels must be strings or integers"),
@@ -455,5 +469,5 @@ def test_labelled_texts_direct():
     assert data.classes == ["x", "y"] and data.summary()["n"] == 2
     with pytest.raises(InputError, match="expected one label per text"):
         LabelledTexts(["a", "b"], ["x"])
-    with pytest.raises(InputError, match=r"labels\[1\] is 1; expected a non-empty string"):
+    with pytest.raises(InputError, match=r"labels mix strings and integers"):
         LabelledTexts(["a", "b"], ["x", 1])  # type: ignore[list-item]

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import MIXED_TEXTS as TEXTS
 
-from frasi import Encoder, TokenInfo, compose
+from conftest import MIXED_TEXTS as TEXTS
+from frasi import Encoder, compose
+from frasi.encoder import TokenInfo
 from frasi.errors import InputError, ModelLoadError, OutputError
 
 # Whole-word tokens only, so a window re-tokenizes to exactly its slice of the text's ids.
@@ -45,7 +46,7 @@ def test_load_plain_folder_adds_mean_pooling(tiny, tiny_encoder_dir):
     assert (tiny.name, tiny.source) == (tiny_encoder_dir.name, "local")
     assert (tiny.dimension, tiny.max_length) == (32, 64)
     assert not tiny.normalizes and tiny.prompts == {} and tiny.default_prompt == ""
-    assert repr(tiny) == "Encoder(name='tiny-bert', dimension=32, max_length=64)"
+    assert repr(tiny) == "Encoder(name='tiny-bert', dimension=32, max_length=64, backend='torch')"
 
 
 def test_mean_pooling_matches_transformers(tiny, tiny_encoder_dir):
@@ -284,7 +285,7 @@ def test_split_long_text_cuts_at_words_so_no_token_is_lost(minilm):
 
 def test_split_long_text_respects_the_prompt(tiny):
     text = word_text(150)
-    for piece, n_tokens in tiny.split_long_text(text, prompt="hola mundo ", overlap=0):
+    for _piece, n_tokens in tiny.split_long_text(text, prompt="hola mundo ", overlap=0):
         assert n_tokens + 2 + 2 <= tiny.max_length
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from frasi import io
+from frasi._fs import atomic_file
 from frasi.errors import InputError, MissingExtraError, OutputError
 
 pa = pytest.importorskip("pyarrow")
@@ -255,25 +256,25 @@ def test_write_json_text_bytes(tmp_path):
     assert leftovers(tmp_path) == []
 
 
-def test_atomic_path_failure_leaves_target_untouched(tmp_path):
+def test_atomic_file_failure_leaves_target_untouched(tmp_path):
     target = tmp_path / "out.json"
     target.write_text("old")
     with pytest.raises(RuntimeError, match="boom"):
-        with io.atomic_path(target) as tmp:
+        with atomic_file(target) as tmp:
             assert tmp.parent == tmp_path
             tmp.write_text("half-writ")
             raise RuntimeError("boom")
     assert target.read_text() == "old"
     assert leftovers(tmp_path) == []
-    with io.atomic_path(target) as tmp:
+    with atomic_file(target) as tmp:
         tmp.write_text("new")
     assert target.read_text() == "new" and leftovers(tmp_path) == []
 
 
-def test_atomic_path_wraps_os_errors(tmp_path):
+def test_atomic_file_wraps_os_errors(tmp_path):
     target = tmp_path / "out.bin"
     with pytest.raises(OutputError, match="cannot write .*No space left"):
-        with io.atomic_path(target) as tmp:
+        with atomic_file(target) as tmp:
             tmp.write_bytes(b"x")
             raise OSError(28, "No space left on device")
     assert not target.exists() and leftovers(tmp_path) == []
@@ -281,13 +282,16 @@ def test_atomic_path_wraps_os_errors(tmp_path):
 
 def test_unwritable_or_missing_output_dir(tmp_path, monkeypatch):
     missing = tmp_path / "no" / "out.npy"
-    with pytest.raises(OutputError, match="directory .*no does not exist"):
+    with pytest.raises(OutputError, match=r"/no does not exist; create the folder"):
         io.write_embeddings(missing, np.zeros((1, 2)))
     with pytest.raises(OutputError, match="does not exist"):
         io.check_output_path(missing, [".npy"])
     (tmp_path / "out.npy").mkdir()
-    with pytest.raises(OutputError, match="is a directory"):
+    with pytest.raises(OutputError, match="is a folder"):
         io.write_bytes(tmp_path / "out.npy", b"")
+    (tmp_path / "file").write_text("")
+    with pytest.raises(OutputError, match="file/out.npy: .*file is a file, not a folder"):
+        io.check_output_path(tmp_path / "file" / "out.npy", [".npy"])
     # running as root ignores chmod, so simulate a read-only directory
     monkeypatch.setattr(os, "access", lambda path, mode: False)
     with pytest.raises(OutputError, match="permission denied"):

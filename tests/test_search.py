@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 
 from frasi.errors import InputError, MissingExtraError, OutputError
-from frasi.search import ExactIndex, FaissIndex, build_index, load_index
-from frasi.search import mine_paraphrases, semantic_search
-from frasi.similarity import METRICS, pairwise_scores
+from frasi.search import ExactIndex, FaissIndex, build_index, load_index, mine_paraphrases, semantic_search
+from frasi.similarity import METRICS, similarity_matrix
 
 
 def random(n, d=16, seed=0):
@@ -22,7 +21,7 @@ def clustered(n=2000, d=32, clusters=20, seed=0):
 
 
 def brute_top_k(queries, corpus, k, metric):
-    scores = pairwise_scores(queries, corpus, metric=metric)
+    scores = similarity_matrix(queries, corpus, metric=metric)
     idx = np.argsort(-scores, axis=1, kind="stable")[:, :k]
     return np.take_along_axis(scores, idx, 1), idx
 
@@ -80,12 +79,14 @@ def test_search_ties_keep_lower_index_first():
         assert indices.tolist() == [[1, 2]]
 
 
-def test_top_k_is_capped_at_corpus_size_and_1d_query_is_one_row():
+def test_top_k_is_capped_at_corpus_size_and_1d_query_gives_1d_results():
     scores, indices = semantic_search(random(1)[0], random(3, seed=1), top_k=10)
-    assert scores.shape == indices.shape == (1, 3)
-    assert sorted(indices[0].tolist()) == [0, 1, 2]
-    all_scores, all_indices = semantic_search(random(1)[0], random(3, seed=1), top_k=None)  # as in rank()
+    assert scores.shape == indices.shape == (3,)
+    assert sorted(indices.tolist()) == [0, 1, 2]
+    all_scores, all_indices = semantic_search(random(1)[0], random(3, seed=1), top_k=None)
     np.testing.assert_array_equal(all_indices, indices)
+    rows, _ = semantic_search(random(1), random(3, seed=1))  # a (1, d) matrix keeps its rows
+    assert rows.shape == (1, 3)
 
 
 def test_semantic_search_rejects_bad_input():
@@ -105,7 +106,7 @@ def test_semantic_search_rejects_bad_input():
 
 
 def brute_paraphrases(emb, top_k, metric):
-    scores = pairwise_scores(emb, metric=metric).astype(np.float64)
+    scores = similarity_matrix(emb, metric=metric).astype(np.float64)
     np.fill_diagonal(scores, -np.inf)
     best = {}
     for i, row in enumerate(scores):

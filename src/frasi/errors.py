@@ -60,3 +60,9 @@ def first_line(exc: BaseException) -> str:
     """The first line of an exception's message, or its type name when the message is empty:
     what a one-line frasi error quotes from a library's (often multi-line) error."""
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def check_choice(name: str, value: object, choices: tuple[str, ...] | list[str]) -> None:
+    """InputError unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise InputError(f"{name} must be one of {', '.join(choices)}; got {value!r}")

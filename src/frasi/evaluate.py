@@ -24,9 +24,9 @@ returns the metrics with the protocol: model, prompt, data source and sha256, sc
 range, bootstrap settings and seed. Everything returned is plain JSON-serialisable
 Python (dicts, lists, floats, ints, str, None).
 
-Classification (:func:`classification_metrics`): accuracy, macro-F1 and per-class
-precision / recall / F1 in [0, 1], and the confusion matrix (rows: true, columns:
-predicted), computed with scikit-learn.
+A model that scores pairs itself (a cross-encoder, a frasi pair model) is evaluated by
+:func:`evaluate_pair_scorer`: one score per pair, the same correlations and protocol.
+Classification metrics are in :mod:`frasi.metrics`.
 """
 
 from __future__ import annotations
@@ -40,46 +40,20 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from frasi.errors import InputError
-from frasi.similarity import as_matrix, check_same_dim, normalize
+from .errors import InputError
+from .similarity import PAIR_METRICS, similarity_pairwise
 
 if TYPE_CHECKING:  # pragma: no cover
-    from frasi.data import STSData
-    from frasi.encoder import Encoder
+    from .data import STSData
+    from .encoder import Encoder
 
-__all__ = ["PAIR_METRICS", "classification_metrics", "evaluate_sts", "paired_scores", "sts_metrics"]
+__all__ = ["evaluate_pair_scorer", "evaluate_sts", "sts_metrics"]
 
 logger = logging.getLogger(__name__)
 
-PAIR_METRICS = ("cosine", "dot", "euclidean", "manhattan")
 BOOTSTRAP_METHOD = ("percentile bootstrap over pairs (resampled with replacement, the same resamples for every "
                     "similarity function); Spearman recomputed with average ranks within each resample")
 _BLOCK_ELEMENTS = 2_000_000  # resamples x pairs held in memory at once
-
-
-# ---------------------------------------------------------------------------- pair scores
-
-
-def paired_scores(a: Any, b: Any, *, metric: str = "cosine") -> np.ndarray:
-    """Score row i of ``a`` against row i of ``b``: a 1-D float64 array, higher = more similar.
-
-    ``metric`` is cosine, dot, euclidean (negative distance) or manhattan (negative L1
-    distance). A zero vector has cosine 0 with everything.
-    """
-    if metric not in PAIR_METRICS:
-        raise InputError(f"unknown metric {metric!r}; expected one of {', '.join(PAIR_METRICS)}")
-    a64 = as_matrix(a, "a").astype(np.float64)
-    b64 = as_matrix(b, "b").astype(np.float64)
-    check_same_dim(a64, b64, "a", "b")
-    if a64.shape[0] != b64.shape[0]:
-        raise InputError(f"a has {a64.shape[0]} rows but b has {b64.shape[0]}; expected one row of b per row of a")
-    if metric == "cosine":
-        return np.einsum("ij,ij->i", normalize(a64), normalize(b64))
-    if metric == "dot":
-        return np.einsum("ij,ij->i", a64, b64)
-    if metric == "euclidean":
-        return -np.linalg.norm(a64 - b64, axis=1) + 0.0  # + 0.0 turns -0.0 into 0.0
-    return -np.abs(a64 - b64).sum(axis=1) + 0.0
 
 
 # ---------------------------------------------------------------------------- correlations
@@ -361,12 +335,13 @@ def evaluate_sts(
     ``"protocol"``: model, prompt, pairs, score range and normalisation, bootstrap
     settings and seed, data source and sha256, timings.
     """
-    from frasi.data import STSData
+    from .data import STSData
 
     if not isinstance(data, STSData):
         raise InputError(f"data must be an STSData (from frasi.data.read_sts), got {type(data).__name__}")
     if isinstance(encoder, (str, os.PathLike)) or not callable(getattr(encoder, "encode", None)):
-        hint = f" (frasi.Encoder.load({os.fspath(encoder)!r}) loads one)" if isinstance(encoder, (str, os.PathLike)) else ""
+        hint = (f" (frasi.Encoder.load({os.fspath(encoder)!r}) loads one)" if isinstance(encoder, (str, os.PathLike))
+                else "")
         raise InputError(f"encoder must be a frasi.Encoder{hint}, got {type(encoder).__name__}")
     _check_bootstrap(n_bootstrap, seed, 0.95)
     effective_prompt = encoder.resolve_prompt(prompt_name, prompt)
@@ -378,7 +353,7 @@ def evaluate_sts(
     encode_seconds = time.perf_counter() - start
     a = vectors[[row[t] for t in data.sentences1]]
     b = vectors[[row[t] for t in data.sentences2]]
-    predicted = {metric: paired_scores(a, b, metric=metric) for metric in PAIR_METRICS}
+    predicted = {metric: similarity_pairwise(a, b, metric=metric) for metric in PAIR_METRICS}
     result = sts_metrics(predicted, data.scores, genres=data.genres, n_bootstrap=n_bootstrap, seed=seed)
     truncated = None
     if hasattr(encoder, "count_truncated"):
@@ -411,50 +386,26 @@ def evaluate_sts(
 # ---------------------------------------------------------------------------- classification
 
 
-def _plain(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
+def evaluate_pair_scorer(scorer: Any, data: STSData, *, name: str, batch_size: int = 32, n_bootstrap: int = 1000,
+                         seed: int | None = 0) -> dict[str, Any]:
+    """Correlate the scores of a model that reads both sentences of a pair (``scorer.predict(s1, s2)``, such as
+    a cross-encoder from :func:`frasi.train.load_scorer`) with the gold scores; :func:`sts_metrics`'s dict plus
+    ``"protocol"``. The primary metric is ``spearman`` (of the model's own score)."""
+    from .data import STSData
 
-
-def classification_metrics(y_true: Sequence[Any], y_pred: Sequence[Any], *,
-                           labels: Sequence[Any] | None = None) -> dict[str, Any]:
-    """Accuracy, macro-F1, per-class precision / recall / F1 / support and the confusion matrix.
-
-    ``labels`` fixes the class order (default: the sorted union of ``y_true`` and
-    ``y_pred``); macro-F1 averages over those classes. Scores are in [0, 1]; an
-    undefined precision or recall (no predictions or no examples of a class) counts 0.
-
-    Returns ``{"n", "accuracy", "macro_f1", "labels": [...], "per_class": {str(label):
-    {"precision", "recall", "f1", "support"}}, "confusion_matrix": [[...]]}`` with
-    rows = true labels and columns = predicted labels, both in ``labels`` order.
-    """
-    from sklearn.metrics import (
-        accuracy_score,
-        confusion_matrix,
-        precision_recall_fscore_support,
-    )
-    from sklearn.utils.multiclass import unique_labels
-
-    true, pred = list(y_true), list(y_pred)
-    if not true:
-        raise InputError("y_true is empty; expected one true label per example")
-    if len(true) != len(pred):
-        raise InputError(f"got {len(true)} true labels and {len(pred)} predictions; expected one prediction each")
-    try:
-        order = list(labels) if labels is not None else list(unique_labels(true, pred))
-    except ValueError as exc:
-        raise InputError(f"cannot compare these labels ({exc}); use one label type (all str or all int)") from None
-    if not order:
-        raise InputError("labels is empty; pass the class labels or None")
-    if len(set(map(str, order))) != len(order):
-        raise InputError(f"labels has duplicates ({order}); pass each class once")
-    precision, recall, f1, support = precision_recall_fscore_support(true, pred, labels=order, zero_division=0)
-    matrix = confusion_matrix(true, pred, labels=order)
-    return {
-        "n": len(true),
-        "accuracy": float(accuracy_score(true, pred)),
-        "macro_f1": float(np.mean(f1)),
-        "labels": [_plain(label) for label in order],
-        "per_class": {str(label): {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
-                      for label, p, r, f, s in zip(order, precision, recall, f1, support)},
-        "confusion_matrix": matrix.astype(int).tolist(),
+    if not isinstance(data, STSData):
+        raise InputError(f"data must be an STSData (from frasi.data.read_sts), got {type(data).__name__}")
+    _check_bootstrap(n_bootstrap, seed, 0.95)
+    start = time.perf_counter()
+    predicted = scorer.predict(list(data.sentences1), list(data.sentences2), batch_size=batch_size)
+    seconds = time.perf_counter() - start
+    result = sts_metrics({"score": predicted}, data.scores, genres=data.genres, n_bootstrap=n_bootstrap, seed=seed)
+    result["protocol"] = {
+        "task": "sts", "model": name, "architecture": scorer.architecture, "n_pairs": len(data),
+        "similarities": {"score": f"the {scorer.architecture}'s score of the pair, read jointly"},
+        "correlations": "Pearson and Spearman x100 against the raw gold scores",
+        "score_range": list(data.score_range), "bootstrap": result["bootstrap"],
+        "seed": None if seed is None else int(seed), "batch_size": batch_size, "data": data.summary(),
+        "encode_seconds": round(seconds, 3),
     }
+    return result

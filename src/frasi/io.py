@@ -1,9 +1,8 @@
-"""Reading texts from files and writing outputs atomically.
+"""Reading texts and tables from files, and writing embeddings and result tables.
 
 Readers decode files as strict UTF-8 (a BOM is dropped) and raise InputError with one
 line saying what was found, what was expected and the fix. Writers go through
-``atomic_path``: a temp file in the target's directory, fsync, then ``os.replace``, so a
-failed write never leaves a half-written file behind.
+:func:`frasi._fs.atomic_file`, so a failed write never leaves a half-written file behind.
 """
 
 from __future__ import annotations
@@ -13,19 +12,16 @@ import io
 import json
 import logging
 import os
-import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 
-from frasi.errors import FrasiError, InputError, OutputError, first_line, require
+from ._fs import StrPath, atomic_file, check_parent, write_bytes
+from .errors import InputError, OutputError, first_line, require
 
 logger = logging.getLogger(__name__)
-
-StrPath = str | os.PathLike[str]
 
 TEXT_SUFFIXES = (".txt", ".csv", ".tsv", ".jsonl", ".parquet")
 TABLE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".parquet")
@@ -89,11 +85,23 @@ def delimited_format(delimiter: str, text: str) -> dict[str, Any]:
     return {"delimiter": "\t", "strict": True} if quoted else {"delimiter": "\t", "quoting": csv.QUOTE_NONE}
 
 
+def csv_delimiter(path: StrPath, text: str) -> str:
+    """``,`` or ``;`` for a .csv: Excel writes ``;`` in Spanish and Italian locales (their decimal comma takes
+    the comma). The header decides: ``;`` when it holds more semicolons than commas."""
+    header = next((line for line in text.split("\n") if line.strip()), "")
+    if header.count(";") > header.count(","):
+        logger.info("%s: the header is separated by semicolons; reading the file as ;-separated", path)
+        return ";"
+    return ","
+
+
 def _read_delimited(path: StrPath, delimiter: str) -> tuple[list[str], list[dict[str, Any]]]:
     csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
     text = read_text_file(path)
+    if delimiter == ",":
+        delimiter = csv_delimiter(path, text)
     reader = csv.reader(io.StringIO(text, newline=""), **delimited_format(delimiter, text))
-    sep = "commas" if delimiter == "," else "tabs"
+    sep = {",": "commas", ";": "semicolons"}.get(delimiter, "tabs")
     columns: list[str] | None = None
     rows: list[dict[str, Any]] = []
     try:
@@ -215,7 +223,7 @@ def _cell(path: StrPath, row: int, column: str, value: Any) -> str:
         )
     if not value.strip():
         raise InputError(f"{where} is empty; expected a non-empty text; fill it in or drop the row")
-    return value
+    return check_unicode(value, where)
 
 
 def check_looks_like_text(path: StrPath, column: str, texts: list[str]) -> None:
@@ -255,12 +263,25 @@ def read_texts(path: StrPath, *, column: str | None = None) -> list[str]:
     return texts
 
 
+def check_unicode(text: str, where: str) -> str:
+    """``text``, or an InputError when it cannot be UTF-8 (a lone surrogate, as JSON's ``"\\ud800"`` or a
+    command-line argument of non-UTF-8 bytes gives)."""
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InputError(f"{where} is not valid Unicode text: it holds {text[exc.start]!r} at character "
+                             f"{exc.start}, a lone surrogate (from an undecodable byte or a broken \\u escape); "
+                             "fix the text or its encoding (frasi reads UTF-8)") from None
+    return text
+
+
 def validate_texts(texts: str | Iterable[str], *, what: str = "text") -> list[str]:
-    """Return ``texts`` as a non-empty list of non-blank strings, or raise InputError."""
+    """Return ``texts`` as a non-empty list of non-blank, valid Unicode strings, or raise InputError."""
     if isinstance(texts, str):
         if not texts.strip():
             raise InputError(f"got an empty or whitespace-only {what}; expected a non-empty {what}")
-        return [texts]
+        return [check_unicode(texts, f"the {what}")]
     if isinstance(texts, (bytes, bytearray, Mapping)) or not isinstance(texts, Iterable):
         raise InputError(
             f"got {what}s of type {type(texts).__name__}; expected a str or a list of str; "
@@ -279,133 +300,29 @@ def validate_texts(texts: str | Iterable[str], *, what: str = "text") -> list[st
             raise InputError(
                 f"{what} at index {i} is empty or whitespace-only; remove it or fill it in"
             )
+        check_unicode(item, f"{what} at index {i}")
     return items
 
 
 # ---------------------------------------------------------------------------- writing
 
 
-def _check_parent(path: StrPath) -> Path:
-    target = Path(path)
-    parent = target.parent
-    if target.is_dir():
-        raise OutputError(f"cannot write {path}: it is a directory; expected a file path")
-    if not parent.is_dir():
-        reason = "is not a directory" if parent.exists() else "does not exist"
-        raise OutputError(
-            f"cannot write {path}: directory {parent} {reason}; create it or choose another path"
-        )
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise OutputError(
-            f"cannot write {path}: permission denied in directory {parent}; "
-            "choose a writable location"
-        )
-    return target
-
-
 def check_output_path(path: StrPath, suffixes: Iterable[str], *, inputs: Iterable[StrPath | None] = ()) -> Path:
     """Check, before any expensive work, that ``path`` has a supported suffix, is writable and
     is none of the ``inputs`` (an output must never replace the file it is computed from)."""
     _suffix(path, tuple(s.lower() for s in suffixes), "output")
-    target = _check_parent(path)
+    target = check_parent(path)
+    if target.is_dir():
+        raise OutputError(f"cannot write {path}: it is a folder; expected a file path")
     for source in inputs:
         if source is not None and target.exists() and Path(source).exists() and os.path.samefile(target, source):
             raise OutputError(f"the output {path} is the input file {source}; write the output to another file")
     return target
 
 
-@contextmanager
-def atomic_path(path: StrPath) -> Iterator[Path]:
-    """Yield a temp path next to ``path``; on success fsync it and move it onto ``path``."""
-    target = _check_parent(path)
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp")
-    try:
-        yield tmp
-        fd = os.open(tmp, os.O_RDWR)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, target)
-    except BaseException as exc:
-        tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError) and not isinstance(exc, FrasiError):
-            raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
-        raise
-    logger.debug("wrote %s", target)
-
-
-def check_output_folder(path: StrPath, *, what: str = "output") -> Path:
-    """Check, before any expensive work, that folder ``path`` can be created (absent or empty)."""
-    target = Path(path).expanduser()
-    if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise OutputError(f"cannot write the {what} to {target}: it exists and is not an empty folder; "
-                          "choose a new folder")
-    if not target.parent.is_dir():
-        raise OutputError(f"cannot write the {what} to {target}: folder {target.parent} does not exist")
-    if not os.access(target.parent, os.W_OK | os.X_OK):
-        raise OutputError(f"cannot write the {what} to {target}: permission denied in {target.parent}")
-    return target
-
-
-@contextmanager
-def atomic_dir(path: StrPath, *, what: str = "output") -> Iterator[Path]:
-    """Yield a new empty folder next to ``path``; on success move it onto ``path`` (absent or empty).
-
-    On any error the half-written folder is removed, so ``path`` either is complete or
-    does not exist.
-    """
-    import shutil
-    import tempfile
-
-    target = check_output_folder(path, what=what)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    try:
-        yield tmp
-        tmp.chmod(0o755)
-        if target.exists():
-            target.rmdir()
-        os.replace(tmp, target)
-    except BaseException as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if isinstance(exc, OSError) and not isinstance(exc, FrasiError):
-            raise OutputError(f"cannot write the {what} to {target}: {exc.strerror or exc}") from exc
-        raise
-    logger.debug("wrote folder %s", target)
-
-
-def sha256_file(path: StrPath) -> str:
-    """The SHA-256 of a file's bytes, as hex (read in blocks, never whole into memory)."""
-    import hashlib
-
-    with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
-
-
-@contextmanager
-def file_lock(path: StrPath) -> Iterator[None]:
-    """Hold an exclusive advisory lock on ``path`` (created with its folder if missing), so
-    that one process at a time does what the block does (e.g. converting a model)."""
-    import fcntl
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def _write_stream(path: StrPath, write: Callable[[IO[bytes]], Any]) -> None:
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+    with atomic_file(path) as tmp, open(tmp, "wb") as f:
         write(f)
-
-
-def write_bytes(path: StrPath, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically."""
-    _write_stream(path, lambda f: f.write(data))
 
 
 def write_text(path: StrPath, text: str) -> None:
@@ -465,5 +382,38 @@ def write_embeddings(path: StrPath, vectors: Any, texts: Sequence[str] | None = 
             "embedding": pa.FixedSizeListArray.from_arrays(flat, array.shape[1]),
         }
     )
-    with atomic_path(path) as tmp:
+    with atomic_file(path) as tmp:
         pq.write_table(table, str(tmp))
+
+
+RECORD_SUFFIXES = (".json", ".jsonl", ".csv", ".tsv")
+"""The formats of result tables (rankings, predictions, pairs)."""
+
+
+def write_table(path: StrPath, header: list[str], rows: list[list[Any]]) -> None:
+    """Write rows as .csv (quoted where needed) or .tsv (raw, as frasi reads TSV), atomically."""
+    buffer = io.StringIO()
+    if Path(path).suffix.lower() == ".tsv":  # unquoted: a field cannot hold a tab or a line break
+        for row in [header, *rows]:
+            for value in row:
+                if isinstance(value, str) and any(c in value for c in "\t\n\r"):
+                    raise InputError(f"cannot write {path}: {value[:40]!r} holds a tab or a line break, which "
+                                     "a TSV field cannot; write .csv or .jsonl instead")
+        writer = csv.writer(buffer, delimiter="\t", quoting=csv.QUOTE_NONE, quotechar=None, lineterminator="\n")
+    else:
+        writer = csv.writer(buffer, delimiter=",", lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    write_text(path, buffer.getvalue())
+
+
+def write_records(path: StrPath, header: list[str], rows: list[list[Any]]) -> None:
+    """Write result rows as .json (a list of objects), .jsonl, .csv or .tsv, atomically."""
+    suffix = _suffix(path, RECORD_SUFFIXES, "output")
+    records = [dict(zip(header, row)) for row in rows]
+    if suffix == ".json":
+        write_json(path, records)
+    elif suffix == ".jsonl":
+        write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+    else:
+        write_table(path, header, rows)

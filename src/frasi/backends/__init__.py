@@ -13,6 +13,7 @@
                    128 values (the CPU plugin's dynamic quantization); approximate, and
                    fast where the CPU has int8 dot-product instructions (VNNI)
 
+Each backend is a :class:`Runtime` (``torch_backend.TorchRuntime``, ``exported.ExportedRuntime``).
 A runtime backend (all but ``torch``) runs a graph exported once from the loaded model,
 pooling, Dense and Normalize included, so it gives sentence embeddings directly. The
 export reads only the local model folder (no network) and is cached in frasi's cache
@@ -22,12 +23,13 @@ transformers: the ``tokenizers`` library, the runtime and numpy.
 Every backend honours an explicit thread count (``threads``); the default is the
 number of CPUs this process may use. A backend that cannot load (runtime missing,
 failed export) raises; ``Encoder.load(..., fallback="torch")`` falls back instead.
+``frasi.parity.check_parity`` measures how closely each backend follows torch.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import InputError
@@ -35,9 +37,11 @@ from ..errors import InputError
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
 
+    from ..fingerprint import HashMemo
+
 
 class Backend(Protocol):
-    """What a runtime backend does: token ids in, sentence embeddings out."""
+    """A compiled model of a runtime: token ids in, sentence embeddings out."""
 
     name: str
     threads: int
@@ -45,6 +49,39 @@ class Backend(Protocol):
     def embed(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         """Embed one right-padded batch: int64 arrays (batch, tokens) -> float32 (batch, dim)."""
         ...
+
+
+class Runtime(Protocol):
+    """What an :class:`frasi.Encoder` runs on: texts in (prompts already prepended), vectors out.
+
+    ``settings`` holds what the model is, known without running it: ``dimension``,
+    ``max_length``, ``hidden_size``, ``prompts``, ``default_prompt_name``, ``normalizes``
+    and ``modules``. ``info()`` says what computes the vectors (backend, runtime and library
+    versions, export details) and ``fingerprint()`` which weights: together they key cached
+    vectors, without loading anything heavy.
+    """
+
+    spec: BackendSpec
+    threads: int | None
+
+    @property
+    def settings(self) -> dict[str, Any]: ...
+
+    @property
+    def tokenizer(self) -> Any: ...
+
+    def encode(self, texts: list[str], *, prompt: str, batch_size: int | None,
+               show: bool) -> tuple[np.ndarray, int]:
+        """float32 vectors of ``texts`` with ``prompt`` prepended, and how many texts were cut at ``max_length``."""
+        ...
+
+    def count_truncated(self, texts: list[str]) -> int:
+        """How many of ``texts`` (prompts already prepended) exceed ``max_length``."""
+        ...
+
+    def info(self) -> dict[str, Any]: ...
+
+    def fingerprint(self, memo: HashMemo | None = None) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -58,6 +95,8 @@ class BackendSpec:
     extra: str  # the frasi extra that installs it
     exact: bool  # gives the reference's embeddings (max abs diff < 1e-4)
     description: str
+    # settings the export is made and run with beyond its format; an export made with others is stale
+    recipe: dict[str, Any] | None = field(default=None, hash=False)
 
 
 BACKENDS: dict[str, BackendSpec] = {
@@ -72,7 +111,9 @@ BACKENDS: dict[str, BackendSpec] = {
         BackendSpec("openvino", "openvino", "fp32", "openvino", "openvino", True,
                     "OpenVINO, float32"),
         BackendSpec("openvino-int8", "openvino", "int8", "openvino", "openvino", False,
-                    "OpenVINO, int8 weights, activations int8 per group of 128 at run time"),
+                    "OpenVINO, int8 weights, activations int8 per group of 128 at run time",
+                    # group size chosen on STSb dev (benchmarks/openvino_int8.py)
+                    recipe={"weights": "int8_asym", "activation_group_size": 128}),
     )
 }
 DEFAULT_BACKEND = "torch"
@@ -102,13 +143,5 @@ def check_threads(threads: int | None) -> int:
     return threads
 
 
-def __getattr__(name: str) -> Any:  # check_parity pulls in the encoder; import it on use
-    if name == "check_parity":
-        from .parity import check_parity
-
-        return check_parity
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-__all__ = ["BACKENDS", "DEFAULT_BACKEND", "Backend", "BackendSpec", "backend_spec", "check_parity",
-           "check_threads", "default_threads"]
+__all__ = ["BACKENDS", "DEFAULT_BACKEND", "Backend", "BackendSpec", "Runtime", "backend_spec", "check_threads",
+           "default_threads"]

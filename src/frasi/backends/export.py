@@ -39,14 +39,12 @@ import contextlib
 import datetime as _dt
 import hashlib
 import importlib
-import importlib.metadata
 import io
 import json
 import logging
 import os
 import re
 import shutil
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,33 +52,32 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .._fs import atomic_dir, file_lock
 from ..errors import FrasiError, ModelLoadError, OutputError, first_line, require
-from ..io import sha256_file
+from ..fingerprint import differs, file_record, folder_changed, folder_records
+from ..loading import load_sentence_transformer, settings_of
+from ..probes import PROBE_TEXTS
+from ..similarity import similarity_pairwise
 from ..sources import ResolvedModel, cache_dir
+from ..versions import version, versions
 from . import BACKENDS, BackendSpec
+from .compiled import open_backend, pad_batch
+from .tokenizer import FastTokenizer
 
 if TYPE_CHECKING:  # pragma: no cover
     from sentence_transformers import SentenceTransformer
 
 logger = logging.getLogger(__name__)
 
-EXPORT_FORMAT = 2  # bump when the export recipe changes: older exports become stale
+EXPORT_FORMAT = 3  # bump when the export recipe changes: older exports become stale
 OPSET = 17
 MANIFEST = "manifest.json"
 MODEL_FILES = {"onnxruntime": ("model.onnx",), "openvino": ("model.xml", "model.bin")}
 FLOAT32_OF = {"onnxruntime": "onnx", "openvino": "openvino"}  # the export an int8 variant is made from
 EXACT_TOLERANCE = 1e-4
 INT8_MIN_COSINE = 0.9
-PROBE_TEXTS = (
-    "hola mundo",
-    "Il gatto dorme sul divano mentre il cane dorme in giardino.",
-    "The stock market fell sharply today after the announcement.",
-    "¿Dónde está la estación de tren? Está a dos calles de aquí, al lado del mercado.",
-    "a",
-)
-_ACTIVATIONS = ("Gelu", "BiasGelu", "FastGelu", "QuickGelu", "Relu")
-_LAYER = re.compile(r"(?:^|[/._])(?:layer|layers|block|blocks)[/._](\d+)(?:[/._]|$)")  # encoder/layer.3/...
-_SKIPPED_SOURCE_FILES = ("README.md", ".gitattributes")
+ACTIVATIONS = ("Gelu", "BiasGelu", "FastGelu", "QuickGelu", "Relu")
+LAYER_PATTERN = re.compile(r"(?:^|[/._])(?:layer|layers|block|blocks)[/._](\d+)(?:[/._]|$)")  # encoder/layer.3/...
 
 
 @dataclass(frozen=True)
@@ -99,45 +96,35 @@ class Artefact:
         return self.manifest["model"]
 
 
-_DISTRIBUTIONS = {  # the names a runtime may be installed under
-    "onnxruntime": ("onnxruntime", "onnxruntime-gpu", "onnxruntime-openvino", "onnxruntime-directml"),
-    "openvino": ("openvino",),
-    "torch": ("torch",),
-}
-
-
 def runtime_version(runtime: str) -> str:
-    """The installed version of a runtime, read from its distribution's metadata (no import)
-    or, for a build installed under another name, from the module itself."""
-    for dist in _DISTRIBUTIONS[runtime]:
-        try:
-            return importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            continue
+    """The installed version of a runtime, from its distribution's metadata (no import) or, for a build
+    installed under a name frasi does not know, from the module itself."""
+    found = version(runtime)
+    if found is not None:
+        return found
     try:
         return str(importlib.import_module(runtime).__version__)
     except (ImportError, AttributeError) as exc:
         raise ModelLoadError(f"cannot tell which version of {runtime} is installed ({exc}); reinstall it") from None
 
 
-def artefact_folder(resolved: ResolvedModel, spec: BackendSpec, *, cache: Path | None = None) -> Path:
+def artefact_folder(resolved: ResolvedModel, spec: BackendSpec, *, cache_folder: Path | None = None) -> Path:
     """Where the export of ``resolved`` for ``spec`` lives (it may not exist)."""
     key = hashlib.sha256(str(resolved.path).encode("utf-8")).hexdigest()[:12]
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in resolved.name)[:60] or "model"
-    return ((cache or cache_dir()) / "backends" / f"{safe}-{key}" / f"{spec.runtime}-{runtime_version(spec.runtime)}"
+    return ((cache_folder or cache_dir()) / "backends" / f"{safe}-{key}"
+            / f"{spec.runtime}-{runtime_version(spec.runtime)}"
             / spec.variant)
 
 
-def load_artefact(resolved: ResolvedModel, spec: BackendSpec, *, cache: Path | None = None) -> Artefact:
+def load_artefact(resolved: ResolvedModel, spec: BackendSpec, *, cache_folder: Path | None = None) -> Artefact:
     """Return the cached export of ``resolved`` for ``spec``, exporting it first if missing or stale."""
-    folder = artefact_folder(resolved, spec, cache=cache)
+    folder = artefact_folder(resolved, spec, cache_folder=cache_folder)
     manifest, problem = _check(folder, resolved, spec)
     if manifest is not None and problem is None:
         logger.debug("reusing the %s export in %s", spec.name, folder)
         return Artefact(folder, manifest)
-    from ..io import file_lock
-
-    lock = (cache or cache_dir()) / "locks" / f"backend-{folder.parent.parent.name}-{spec.name}.lock"
+    lock = (cache_folder or cache_dir()) / "locks" / f"backend-{folder.parent.parent.name}-{spec.name}.lock"
     try:
         with file_lock(lock):
             manifest, problem = _check(folder, resolved, spec)  # another process may have exported it
@@ -148,77 +135,19 @@ def load_artefact(resolved: ResolvedModel, spec: BackendSpec, *, cache: Path | N
                                spec.name, resolved.name, folder, problem)
             else:
                 logger.info("exporting %s for the %s backend (once; cached in %s)", resolved.name, spec.name, folder)
-            return Artefact(folder, _build(folder, resolved, spec, cache=cache))
+            return Artefact(folder, _build(folder, resolved, spec, cache_folder=cache_folder))
     except FrasiError:
         raise
     except OSError as exc:
         raise OutputError(f"cannot write the {spec.name} export to {folder} ({exc}); set FRASI_CACHE to a "
                           "writable folder") from exc
-    except Exception as exc:  # noqa: BLE001 - a converter, quantizer or runtime failing inside the export
+    except Exception as exc:
         reason = first_line(exc)
         raise ModelLoadError(f"cannot export {resolved.name} for the {spec.name} backend ({type(exc).__name__}: "
                              f"{reason}); use backend='torch'") from exc
 
 
 # ---------------------------------------------------------------- freshness
-
-
-def source_files(path: Path) -> list[Path]:
-    """The files of a model folder that decide its embeddings (weights, configs, tokenizer)."""
-    files = []
-    for file in sorted(path.rglob("*")):
-        rel = file.relative_to(path)
-        if not file.is_file() or file.name in _SKIPPED_SOURCE_FILES or file.suffix == ".pyc":
-            continue
-        if any(part.startswith(".") or part == "__pycache__" for part in rel.parts):
-            continue
-        files.append(file)
-    return files
-
-
-def fingerprint(path: Path) -> dict[str, dict[str, Any]]:
-    """Size, mtime and SHA-256 of every source file, keyed by its path inside the folder."""
-    return {file.relative_to(path).as_posix(): _file_record(file) for file in source_files(path)}
-
-
-def _file_record(file: Path) -> dict[str, Any]:
-    """Size, mtime and SHA-256 of ``file``, as a manifest records it."""
-    stat = file.stat()
-    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": sha256_file(file)}
-
-
-def _differs(file: Path, entry: dict[str, Any]) -> str | None:
-    """"size" or "content" when ``file`` no longer matches its recorded entry, else None. Only a
-    file whose mtime moved is hashed again; an entry without a SHA-256 is checked by size only."""
-    stat = file.stat()
-    if stat.st_size != entry["size"]:
-        return "size"
-    if "sha256" in entry and stat.st_mtime_ns != entry["mtime_ns"] and sha256_file(file) != entry["sha256"]:
-        return "content"
-    return None
-
-
-def _source_changed(path: Path, recorded: dict[str, dict[str, Any]]) -> str | None:
-    """Why the model folder no longer matches ``recorded``, or None. Hashes only files whose mtime moved."""
-    files = {f.relative_to(path).as_posix(): f for f in source_files(path)}
-    if set(files) != set(recorded):
-        changed = sorted(set(files) ^ set(recorded))
-        return f"the model folder's files changed ({', '.join(changed[:3])})"
-    for rel, file in files.items():
-        difference = _differs(file, recorded[rel])
-        if difference is not None:
-            return f"{rel} changed size" if difference == "size" else f"{rel} changed"
-    return None
-
-
-def recipe(spec: BackendSpec) -> dict[str, Any] | None:
-    """The settings a backend's export is made and run with, beyond its format; an export made
-    with other ones is stale. Only ``openvino-int8`` has any: its activation group size."""
-    if spec.name != "openvino-int8":
-        return None
-    from .openvino import INT8_GROUP_SIZE
-
-    return {"weights": "int8_asym", "activation_group_size": INT8_GROUP_SIZE}
 
 
 def _check(folder: Path, resolved: ResolvedModel, spec: BackendSpec) -> tuple[dict[str, Any] | None, str | None]:
@@ -232,12 +161,12 @@ def _check(folder: Path, resolved: ResolvedModel, spec: BackendSpec) -> tuple[di
     if not isinstance(manifest, dict):
         return None, "unreadable manifest (not a mapping)"
     expected = {"format": EXPORT_FORMAT, "backend": spec.name, "runtime_version": runtime_version(spec.runtime),
-                "recipe": recipe(spec)}
+                "recipe": spec.recipe}
     for key, value in expected.items():
         if manifest.get(key) != value:
             return manifest, f"{key} is {manifest.get(key)!r}, expected {value!r}"
     try:
-        return manifest, _files_damaged(folder, manifest["files"]) or _source_changed(
+        return manifest, _files_damaged(folder, manifest["files"]) or folder_changed(
             resolved.path, manifest["source"]["files"])
     except (KeyError, TypeError, AttributeError) as exc:
         return None, f"unreadable manifest ({type(exc).__name__}: {exc})"
@@ -248,7 +177,7 @@ def _files_damaged(folder: Path, recorded: dict[str, dict[str, Any]]) -> str | N
     mtime moved is hashed again (manifests from before per-file hashes check sizes only)."""
     for name, entry in recorded.items():
         file = folder / name
-        difference = _differs(file, entry) if file.is_file() else "size"
+        difference = differs(file, entry) if file.is_file() else "size"
         if difference == "size":
             return f"{name} is missing or damaged"
         if difference == "content":
@@ -259,62 +188,41 @@ def _files_damaged(folder: Path, recorded: dict[str, dict[str, Any]]) -> str | N
 # ---------------------------------------------------------------- building
 
 
-def _build(folder: Path, resolved: ResolvedModel, spec: BackendSpec, *, cache: Path | None) -> dict[str, Any]:
-    """Export into a temporary folder next to ``folder`` and rename it into place; return the manifest."""
+def _build(folder: Path, resolved: ResolvedModel, spec: BackendSpec, *, cache_folder: Path | None) -> dict[str, Any]:
+    """Export into a temporary folder beside ``folder`` and rename it into place; return the manifest."""
     if spec.name == "openvino-int8":  # before any export: loading the result later needs only openvino
         require("nncf", extra=spec.extra, purpose=f"the {spec.name} backend's weight compression")
     folder.parent.mkdir(parents=True, exist_ok=True)
-    for left in folder.parent.glob(f".{folder.name}.*"):  # from an export that crashed; we hold the lock
-        logger.debug("removing %s, left by an interrupted export", left)
-        shutil.rmtree(left, ignore_errors=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
+    with atomic_dir(folder, what=f"{spec.name} export", replace=True) as tmp:
         if spec.variant == "int8":  # built from the same runtime's float32 export
-            base = load_artefact(resolved, BACKENDS[FLOAT32_OF[spec.runtime]], cache=cache)
+            base = load_artefact(resolved, BACKENDS[FLOAT32_OF[spec.runtime]], cache_folder=cache_folder)
             details = (_quantize_from if spec.runtime == "onnxruntime" else _compress_openvino_from)(base, tmp)
             settings, source = base.settings, base.manifest["source"]
         else:
             details, settings = _export_fp32(resolved, spec, tmp)
-            source = {"path": str(resolved.path), "files": fingerprint(resolved.path)}
+            source = {"path": str(resolved.path), "files": folder_records(resolved.path)}
         manifest = {
             "format": EXPORT_FORMAT, "backend": spec.name, "runtime": spec.runtime,
-            "runtime_version": runtime_version(spec.runtime), "variant": spec.variant, "recipe": recipe(spec),
-            "frasi_version": _frasi_version(), "created": _dt.datetime.now(_dt.UTC).isoformat(),
+            "runtime_version": runtime_version(spec.runtime), "variant": spec.variant, "recipe": spec.recipe,
+            "frasi_version": version("frasi"), "created": _dt.datetime.now(_dt.UTC).isoformat(),
             "export": details, "model": settings, "source": source,
-            "files": {p.name: _file_record(p) for p in sorted(tmp.iterdir())},
+            "files": {p.name: file_record(p) for p in sorted(tmp.iterdir())},
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        tmp.chmod(0o755)
-        if folder.exists():
-            stale = folder.with_name(f".{folder.name}.stale-{os.getpid()}")
-            os.replace(folder, stale)
-            shutil.rmtree(stale, ignore_errors=True)
-        os.replace(tmp, folder)
-        logger.info("exported %s for the %s backend into %s", resolved.name, spec.name, folder)
-        return manifest
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _frasi_version() -> str:
-    from .. import __version__
-
-    return __version__
+    logger.info("exported %s for the %s backend into %s", resolved.name, spec.name, folder)
+    return manifest
 
 
 def _export_fp32(resolved: ResolvedModel, spec: BackendSpec, out: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """Trace the model to ONNX (and fuse or convert it for ``spec``) in ``out``; return (details, settings)."""
-    from ..encoder import _load_sentence_transformer
-
-    st = _load_sentence_transformer(resolved, "cpu")
-    settings = model_settings(st, resolved)
+    st = load_sentence_transformer(resolved, "cpu")
+    _check_exportable(st, resolved)
+    settings = settings_of(st)
     st.tokenizer.backend_tokenizer.save(str(out / "tokenizer.json"))
-    reference = st.encode(list(PROBE_TEXTS), prompt="", batch_size=len(PROBE_TEXTS), convert_to_numpy=True,
+    reference = st.encode(list(PROBE_TEXTS), prompt="", batch_size=8, convert_to_numpy=True,
                           show_progress_bar=False)
     np.save(out / "reference.npy", reference.astype(np.float32), allow_pickle=False)
-    details: dict[str, Any] = {"opset": OPSET, **{k: _dist_version(k) for k in
-                               ("torch", "transformers", "sentence-transformers")}}
+    details: dict[str, Any] = {"opset": OPSET, **versions(("torch", "transformers", "sentence-transformers"))}
     raw = out / "raw.onnx"
     _trace(st, raw, resolved)
     model_file = out / MODEL_FILES[spec.runtime][0]
@@ -323,7 +231,7 @@ def _export_fp32(resolved: ResolvedModel, spec: BackendSpec, out: Path) -> tuple
         if details["fused"]:
             try:
                 check = _verify(out, spec, settings, reference, strict=False)
-            except Exception as exc:  # noqa: BLE001 - the runtime cannot run the fused graph: use the plain one
+            except Exception as exc:
                 logger.warning("ONNX Runtime cannot run the fused graph of %s (%s); using the unfused graph "
                                "(slower)", resolved.name, first_line(exc))
                 details["fused"] = False
@@ -341,15 +249,8 @@ def _export_fp32(resolved: ResolvedModel, spec: BackendSpec, out: Path) -> tuple
     return details, settings
 
 
-def _dist_version(name: str) -> str | None:
-    try:
-        return importlib.metadata.version(name)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
-def model_settings(st: SentenceTransformer, resolved: ResolvedModel) -> dict[str, Any]:
-    """What a runtime needs besides the graph; raise ModelLoadError for stacks the export cannot run."""
+def _check_exportable(st: SentenceTransformer, resolved: ResolvedModel) -> None:
+    """Raise ModelLoadError for model stacks the runtime backends cannot run."""
     first = st[0]
     if type(first).__name__ != "Transformer" or not hasattr(first, "auto_model"):
         raise ModelLoadError(f"{resolved.name} starts with {type(first).__name__}, not a Transformer; the "
@@ -358,23 +259,9 @@ def model_settings(st: SentenceTransformer, resolved: ResolvedModel) -> dict[str
         if getattr(module, "include_prompt", True) is False:
             raise ModelLoadError(f"{resolved.name} pools without its prompt tokens (include_prompt=False), which "
                                  "the runtime backends do not export; use backend='torch'")
-    tokenizer = st.tokenizer
-    if not getattr(tokenizer, "is_fast", False):
+    if not getattr(st.tokenizer, "is_fast", False):
         raise ModelLoadError(f"{resolved.name} has no fast tokenizer (tokenizer.json), which the runtime backends "
                              "need; use backend='torch'")
-    return {
-        "max_length": int(st.max_seq_length),
-        "prompts": dict(st.prompts or {}),
-        "default_prompt_name": st.default_prompt_name,
-        "normalizes": any(type(m).__name__ == "Normalize" for m in st),
-        "dimension": int(st.get_embedding_dimension()),
-        "hidden_size": int(first.get_embedding_dimension()),
-        "pad_id": int(tokenizer.pad_token_id or 0),
-        "clean_up_spaces": bool(getattr(tokenizer, "clean_up_tokenization_spaces", False)),
-        "truncation_side": str(getattr(tokenizer, "truncation_side", "right")),
-        "token_type_ids": "token_type_ids" in tokenizer.model_input_names,
-        "modules": [type(m).__name__ for m in st],
-    }
 
 
 def _trace(st: SentenceTransformer, path: Path, resolved: ResolvedModel) -> None:
@@ -428,7 +315,7 @@ def _fuse(raw: Path, out: Path, st: SentenceTransformer) -> bool:
     try:
         from onnxruntime.transformers.optimizer import optimize_model
 
-        with warnings.catch_warnings(), _quiet_tools():
+        with warnings.catch_warnings(), quiet_tools():
             warnings.simplefilter("ignore")
             model = optimize_model(str(raw), model_type="bert", opt_level=0,
                                    num_heads=int(getattr(config, "num_attention_heads", 0) or 0),
@@ -437,7 +324,7 @@ def _fuse(raw: Path, out: Path, st: SentenceTransformer) -> bool:
             fused = {k: v for k, v in model.get_fused_operator_statistics().items() if v}
         logger.debug("fused operators: %s", fused)
         return True
-    except Exception as exc:  # noqa: BLE001 - any failure of an optional optimisation: the plain graph still runs
+    except Exception as exc:
         logger.warning("ONNX Runtime could not fuse the graph (%s); using it unfused (slower)", exc)
         out.unlink(missing_ok=True)
         return False
@@ -454,11 +341,11 @@ def int8_plan(graph: Any) -> tuple[list[str], list[str]]:
     weights = {init.name for init in graph.initializer}
     producer = {output: node.op_type for node in graph.node for output in node.output}
     matmuls = [n for n in graph.node if n.op_type == "MatMul" and len(n.input) == 2 and n.input[1] in weights]
-    layers = {n.name: int(m.group(1)) for n in matmuls if (m := _LAYER.search(n.name))}
+    layers = {n.name: int(m.group(1)) for n in matmuls if (m := LAYER_PATTERN.search(n.name))}
     edges = {min(layers.values()), max(layers.values())} if layers else set()
     quantized, kept = [], []
     for node in matmuls:
-        keep = producer.get(node.input[0]) in _ACTIVATIONS or layers.get(node.name) in edges
+        keep = producer.get(node.input[0]) in ACTIVATIONS or layers.get(node.name) in edges
         (kept if keep else quantized).append(node.name)
     return quantized, kept
 
@@ -478,7 +365,7 @@ def _quantize_from(base: Artefact, out: Path) -> dict[str, Any]:
         logger.info("nothing to quantize in %s (%d matmuls, all kept float32)", base.model_file, len(kept))
         shutil.copy2(base.model_file, out / "model.onnx")
     else:
-        with warnings.catch_warnings(), _quiet_tools():
+        with warnings.catch_warnings(), quiet_tools():
             warnings.simplefilter("ignore")
             quantize_dynamic(str(base.model_file), str(out / "model.onnx"), per_channel=True,
                              weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "EmbedLayerNormalization"],
@@ -500,10 +387,10 @@ def _compress_openvino_from(base: Artefact, out: Path) -> dict[str, Any]:
     from .openvino import shared_core
 
     spec = BACKENDS["openvino-int8"]
-    settings = recipe(spec)
+    settings = spec.recipe
     mode = getattr(nncf.CompressWeightsMode, settings["weights"].upper())  # INT8_ASYM
     # NNCF logs, and draws a progress bar on stdout, which carries a command's results
-    with warnings.catch_warnings(), _quiet_tools(), contextlib.redirect_stdout(io.StringIO()):
+    with warnings.catch_warnings(), quiet_tools(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         model = shared_core().read_model(str(base.model_file))
         ov.save_model(nncf.compress_weights(model, mode=mode), str(out / "model.xml"), compress_to_fp16=False)
@@ -513,7 +400,7 @@ def _compress_openvino_from(base: Artefact, out: Path) -> dict[str, Any]:
     group_size = settings["activation_group_size"]
     options = {"weights": f"{settings['weights']}, per output channel (NNCF compress_weights)",
                "activations": f"int8 at run time, per token in groups of {group_size}",
-               "activation_group_size": group_size, "nncf": _dist_version("nncf")}
+               "activation_group_size": group_size, "nncf": version("nncf")}
     return {**{k: v for k, v in base.manifest["export"].items() if k != "check"}, "quantization": options,
             "check": check}
 
@@ -528,22 +415,12 @@ def _to_openvino(onnx_file: Path, out: Path) -> None:
 def _verify(folder: Path, spec: BackendSpec, settings: dict[str, Any], reference: np.ndarray, *,
             strict: bool) -> dict[str, Any]:
     """Run the export on the probe texts and compare with torch's embeddings; if ``strict``, raise when off."""
-    from .runtime import open_backend
-    from .tokenizer import FastTokenizer
-
     tokenizer = FastTokenizer(folder / "tokenizer.json", max_length=settings["max_length"],
                               truncation_side=settings.get("truncation_side", "right"))
     backend = open_backend(spec, folder / MODEL_FILES[spec.runtime][0], threads=1)
     ids = tokenizer.ids(PROBE_TEXTS)
-    width = max(map(len, ids))
-    input_ids = np.full((len(ids), width), settings["pad_id"], dtype=np.int64)
-    mask = np.zeros_like(input_ids)
-    for row, seq in enumerate(ids):
-        input_ids[row, : len(seq)] = seq
-        mask[row, : len(seq)] = 1
-    got = backend.embed(input_ids, mask)
-    cosine = (got * reference).sum(1) / np.maximum(
-        np.linalg.norm(got, axis=1) * np.linalg.norm(reference, axis=1), 1e-12)
+    got = np.concatenate([backend.embed(*pad_batch(ids[i : i + 8], settings["pad_id"])) for i in range(0, len(ids), 8)])
+    cosine = similarity_pairwise(got, reference)
     check = {"max_abs_diff": float(np.abs(got - reference).max()), "min_cosine": float(cosine.min())}
     check["ok"] = check["max_abs_diff"] < EXACT_TOLERANCE if spec.exact else check["min_cosine"] >= INT8_MIN_COSINE
     if strict and not check["ok"]:
@@ -553,7 +430,7 @@ def _verify(folder: Path, spec: BackendSpec, settings: dict[str, Any], reference
     return check
 
 
-class _quiet_tools:
+class quiet_tools:
     """ONNX Runtime's Python tools and NNCF log freely (some through the root logger); mute them while they run."""
 
     def __enter__(self) -> None:

@@ -2,7 +2,7 @@
 
 ``openvino-int8`` runs a model whose weights NNCF compressed to int8 (per output channel,
 at export). The CPU plugin then quantizes each matmul's activations to int8 as it runs,
-per token in groups of ``INT8_GROUP_SIZE`` values (dynamic quantization), so a matmul is
+per token in groups of the recipe's ``activation_group_size`` values (128) (dynamic quantization), so a matmul is
 an int8 x int8 product, fast where the CPU has int8 dot-product instructions (VNNI; frasi
 has measured it only on such a CPU). A token's scales never depend on the other texts of
 its batch. Everything else (LayerNorm, softmax, GELU) runs in float32.
@@ -17,9 +17,6 @@ from typing import Any
 import numpy as np
 
 from ..errors import ModelLoadError, first_line, require
-
-
-INT8_GROUP_SIZE = 128  # activation values per int8 scale; chosen on STSb dev (benchmarks/openvino_int8.py)
 
 _CORE: Any = None
 _CORE_LOCK = threading.Lock()

@@ -19,10 +19,11 @@ from typing import Any
 
 from frasi.errors import FrasiError
 
-from ._shared import app, err
+from ._shared import app, err, shown
 
 # Importing a module registers its commands; --help lists them in this order.
-COMMAND_MODULES = ("_cmd_encode", "_cmd_similarity", "_cmd_classify", "_cmd_eval", "_cmd_train", "_cmd_cache", "_cmd_backends")
+COMMAND_MODULES = ("_cmd_encode", "_cmd_similarity", "_cmd_classify", "_cmd_eval", "_cmd_train", "_cmd_cache",
+                   "_cmd_backends")
 for _module in COMMAND_MODULES:
     importlib.import_module(f".{_module}", __name__)
 
@@ -49,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
             err.print("terminated")
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except FrasiError as exc:
-        err.print(f"error: {exc}")
+        err.print(f"error: {shown(str(exc))}")
         return 2
     except typer.TyperException as exc:  # click's usage errors: one line too, with where to find help
         # `frasi` or `frasi classify` alone: the help (typer does not export the class to test against)
@@ -71,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug in frasi or a dependency
         if os.environ.get("FRASI_DEBUG"):
             raise
-        err.print(f"internal error: {type(exc).__name__}: {exc} (set FRASI_DEBUG=1 for the traceback)")
+        err.print(f"internal error: {type(exc).__name__}: {shown(str(exc))} (set FRASI_DEBUG=1 for the traceback)")
         return 1
     finally:
         root.handlers[:], root.level, root.propagate = saved

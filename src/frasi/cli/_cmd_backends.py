@@ -12,35 +12,22 @@ from rich.table import Table
 from frasi.errors import InputError
 from frasi.sources import DEFAULT_MODEL
 
-from ._shared import (
-    Column,
-    File,
-    Json,
-    Model,
-    Quiet,
-    Threads,
-    app,
-    emit_json,
-    out,
-    read_input_texts,
-    setup_logging,
-)
+from ._shared import Column, Display, File, app, command, emit_json, out, read_input_texts
 
 backends_app = typer.Typer(help="Runtimes behind the Encoder: what is installed, and parity checks.",
                            no_args_is_help=True)
 app.add_typer(backends_app, name="backends")
 
 
-@backends_app.command("list")
-def backends_list(as_json: Json = False, quiet: Quiet = False) -> None:
+@command(backends_app, "list")
+def backends_list(*, display: Display) -> None:
     """The backends frasi knows, whether their runtime is installed, and the extra that installs it."""
     from frasi.backends import BACKENDS
 
-    setup_logging(quiet)
     rows = [{"name": s.name, "runtime": s.runtime, "variant": s.variant, "exact": s.exact,
              "installed": importlib.util.find_spec(s.module) is not None,
              "extra": s.extra or None, "description": s.description} for s in BACKENDS.values()]
-    if as_json:
+    if display.as_json:
         emit_json(rows)
         return
     table = Table()
@@ -57,21 +44,23 @@ def _fmt(value: object, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
-@backends_app.command("check")
+@command(backends_app, "check")
 def backends_check(
-    model: Model = DEFAULT_MODEL,
+    *, model: Annotated[str, typer.Option(
+        "--model", "-m", help="Model folder, packaged name or Hub id.")] = DEFAULT_MODEL,
     backend: Annotated[list[str] | None, typer.Option(
         "--backend", help="Backend to check (repeatable; default: every installed one).")] = None,
     texts: Annotated[list[str] | None, typer.Argument(help="Sample texts (default: a built-in es/it/en set).")] = None,
     file: File = None, column: Column = None,
     stsb: Annotated[Path | None, typer.Option(
         "--stsb", help="STS pairs (e.g. stsb-es-test.csv): also report the Spearman change.")] = None,
-    threads: Threads = None, as_json: Json = False, quiet: Quiet = False,
+    threads: Annotated[int | None, typer.Option(
+        "--threads", min=1, help="CPU threads (default: all available).")] = None,
+    display: Display,
 ) -> None:
     """Cosine agreement of each backend with torch float32 on a sample, and the STSb change."""
-    from frasi.backends import check_parity
+    from frasi.parity import check_parity
 
-    setup_logging(quiet)
     sample = read_input_texts(texts, file, column) if (texts or file) else None
     pairs = None
     if stsb is not None:
@@ -80,14 +69,15 @@ def backends_check(
         data = read_sts(stsb)
         pairs = list(zip(data.sentences1, data.sentences2, data.scores.tolist()))
     rows = check_parity(model, backend or None, sample, stsb=pairs, threads=threads)
-    if as_json:
+    if display.as_json:
         emit_json(rows)
     else:
         table = Table(title=f"parity with torch float32: {model}")
         for name in ("backend", "status", "mean cos", "worst cos", "max |diff|", "STSb", "change", "s", "error"):
             table.add_column(name, justify="left" if name in ("backend", "status", "error") else "right")
         for r in rows:
-            table.add_row(r["backend"], r["status"], _fmt(r.get("mean_cosine"), ".5f"), _fmt(r.get("min_cosine"), ".5f"),
+            table.add_row(r["backend"], r["status"], _fmt(r.get("mean_cosine"), ".5f"),
+                          _fmt(r.get("min_cosine"), ".5f"),
                           _fmt(r.get("max_abs_diff"), ".1e"), _fmt(r.get("stsb_spearman"), ".2f"),
                           _fmt(r.get("stsb_delta"), "+.2f"), _fmt(r.get("seconds"), ".1f"), r.get("error") or "")
         out.print(table)

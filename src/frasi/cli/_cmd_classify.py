@@ -2,37 +2,31 @@
 
 from __future__ import annotations
 
-import json
-import time
 from pathlib import Path
 from typing import Annotated, Any
 
-import numpy as np
 import typer
 from rich.table import Table
 
 import frasi
+from frasi._fs import check_new_folder
 from frasi.errors import InputError
-from frasi.io import check_output_folder, check_output_path
-from frasi.sources import DEFAULT_MODEL
+from frasi.io import RECORD_SUFFIXES, check_output_path, write_records
 
 from ._shared import (
-    RECORD_SUFFIXES,
-    BatchSize,
     Column,
+    Display,
     File,
-    Json,
-    Model,
+    ModelOptions,
     Output,
-    Prompt,
-    Quiet,
     app,
+    command,
     emit_json,
     err,
     out,
     read_input_texts,
-    setup_logging,
-    write_records,
+    replaced,
+    shown,
 )
 
 classify_app = typer.Typer(help="Train classifiers on sentence embeddings and use them.", no_args_is_help=True)
@@ -98,134 +92,75 @@ def _per_class_table(metrics: dict[str, Any], split: str) -> Table:
     return table
 
 
-@classify_app.command("train")
+@command(classify_app, "train")
 def classify_train(
-    data: Data,
+    *, data: Data,
     output: Annotated[Path, typer.Option("--output", "-o", help="New folder for the classifier and its report.")],
     test: Annotated[Path | None, typer.Option(
         "--test", help="Test data (same layout); default: hold out --test-size of DATA.")] = None,
     test_size: Annotated[float, typer.Option("--test-size", min=0.05, max=0.5,
                                              help="Held-out fraction when there is no --test.")] = 0.2,
     text_col: TextColumn = None, label_col: LabelColumn = None, label_names: LabelNames = None,
-    model: Model = DEFAULT_MODEL,
-    head: Annotated[str, typer.Option("--head", help="linear-svc, logistic, ridge, svc, knn, random-forest or mlp.")] = "linear-svc",
+    model: ModelOptions,
+    head: Annotated[str, typer.Option(
+        "--head", help="linear-svc, logistic, ridge, svc, knn, random-forest or mlp.")] = "linear-svc",
     C: Annotated[str, typer.Option("--C", help='C, or candidates "0.1,1,10" chosen by cross-validation.')] = "1",
     cv: Annotated[int, typer.Option("--cv", min=2, help="Folds for choosing C.")] = 5,
     baseline: Annotated[bool, typer.Option("--baseline/--no-baseline", help="Also train TF-IDF + LinearSVC.")] = True,
-    prompt: Prompt = None, batch_size: BatchSize = 32, seed: Seed = 0, as_json: Json = False, quiet: Quiet = False,
+    prompt: Annotated[str | None, typer.Option(
+        "--prompt", help='Prompt text to prepend; "" disables the model\'s prompt.')] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Texts per forward pass.")] = 32,
+    seed: Seed = 0, display: Display,
 ) -> None:
     """Train a classifier on embeddings; report test metrics beside a TF-IDF baseline; save it."""
-    from frasi.classify import EmbeddingClassifier, check_labels, fit_tfidf_baseline
-    from frasi.evaluate import classification_metrics
+    from frasi.classify import EmbeddingClassifier
+    from frasi.experiment import run_experiment
 
-    setup_logging(quiet)
-    check_output_folder(output, what="classifier")
+    check_new_folder(output, what="classifier")
     C_value = _C_values(C)
     names = _label_names(label_names)
     EmbeddingClassifier(head=head, C=C_value, cv=cv)._check_params()
     train_set = _read(data, text_col, label_col, names, "train")
-    if test is not None:
-        test_set = _read(test, text_col, label_col, names, "test")
-        train_texts, train_labels = list(train_set.texts), check_labels(train_set.labels)
-        test_texts, test_labels = list(test_set.texts), check_labels(test_set.labels)
-        split = {"train": str(data), "test": str(test)}
-    else:
-        train_texts, test_texts, train_labels, test_labels = _split(train_set, test_size, seed)
-        split = {"data": str(data), "test_size": test_size, "stratified": True, "seed": seed}
-    encoder = frasi.Encoder.load(model)
-    clf = EmbeddingClassifier(encoder, head=head, C=C_value, cv=cv, prompt=prompt, batch_size=batch_size,
+    test_set = _read(test, text_col, label_col, names, "test") if test is not None else None
+    clf = EmbeddingClassifier(model.load(), head=head, C=C_value, cv=cv, prompt=prompt, batch_size=batch_size,
                               random_state=seed)
-    start = time.perf_counter()
-    unique = list(dict.fromkeys(train_texts + test_texts))
-    vectors = clf.embed(unique)
-    row = {text: i for i, text in enumerate(unique)}
-    embed_seconds = time.perf_counter() - start
-    train_x = vectors[[row[t] for t in train_texts]]
-    test_x = vectors[[row[t] for t in test_texts]]
-    start = time.perf_counter()
-    clf.fit(train_x, train_labels)
-    clf.check_known_labels(test_labels)
-    fit_seconds = time.perf_counter() - start
-    labels = clf.classes_.tolist()
-    metrics = classification_metrics(test_labels, clf.predict(test_x), labels=labels)
-    report: dict[str, Any] = {
-        "model": encoder.name, "head": head, "C": clf.C_, "cv_results": clf.cv_results_, "seed": seed,
-        "prompt": encoder.resolve_prompt(None, prompt), "split": split,
-        "n_train": len(train_texts), "n_test": len(test_texts), "classes": labels,
-        "embed_seconds": round(embed_seconds, 3), "fit_seconds": round(fit_seconds, 3), "test": metrics,
-    }
-    if baseline:
-        pipeline = fit_tfidf_baseline(train_texts, train_labels, C=C_value, cv=cv, random_state=seed)
-        report["baseline"] = {"name": "TF-IDF (word 1-2 grams) + LinearSVC",
-                              "C": float(pipeline.get_params()["linearsvc__C"]),
-                              "test": classification_metrics(test_labels, pipeline.predict(test_texts), labels=labels)}
-    files = {"report.json": (json.dumps(report, ensure_ascii=False, indent=2) + "\n").encode("utf-8")}
-    png = _confusion_png(metrics, f"{encoder.name} + {head}")
-    if png is not None:
-        files["confusion.png"] = png
-    clf.save(output, files=files)
-    report["output"] = str(output)
-    if as_json:
+    report = run_experiment(clf, train_set, test_set, test_size=test_size, seed=seed, baseline=baseline,
+                            baseline_C=C_value, cv=cv, output=output)
+    if display.as_json:
         emit_json(report)
         return
-    rows = [(f"embeddings + {head}", metrics)]
+    rows = [(f"embeddings + {head}", report["test"])]
     if baseline:
         rows.append((report["baseline"]["name"], report["baseline"]["test"]))
-    out.print(_metrics_table(f"test: {len(test_texts)} texts, {len(labels)} classes", rows))
-    out.print(_per_class_table(metrics, "test"))
-    if not quiet:
-        err.print(f"saved the classifier and report.json{' + confusion.png' if png else ''} to {output}")
+    out.print(_metrics_table(f"test: {report['n_test']} texts, {len(report['classes'])} classes", rows))
+    out.print(_per_class_table(report["test"], "test"))
+    if not display.quiet:
+        err.print(f"saved the classifier and {' + '.join(report['files'])} to {output}")
 
 
-def _split(dataset: Any, test_size: float, seed: int) -> tuple[list[str], list[str], np.ndarray, np.ndarray]:
-    from sklearn.model_selection import train_test_split
-
-    from frasi.classify import check_labels
-
-    labels = check_labels(dataset.labels)
-    _, counts = np.unique(labels, return_counts=True)
-    if counts.min() < 2:
-        raise InputError("cannot hold out a stratified test split: a class has a single example; "
-                         "add examples or pass --test")
-    try:
-        a, b, c, d = train_test_split(list(dataset.texts), labels, test_size=test_size, random_state=seed,
-                                      stratify=labels)
-    except ValueError as exc:
-        raise InputError(f"cannot split {len(labels)} examples with --test-size {test_size}: {exc}") from None
-    return a, b, c, d
-
-
-def _confusion_png(metrics: dict[str, Any], title: str) -> bytes | None:
-    from frasi.plots import confusion_png
-
-    try:
-        return confusion_png(np.asarray(metrics["confusion_matrix"]), [str(x) for x in metrics["labels"]], title=title)
-    except frasi.MissingExtraError as exc:
-        err.print(f"warning: no confusion.png ({exc})")
-        return None
-
-
-@classify_app.command("predict")
+@command(classify_app, "predict")
 def classify_predict(
-    classifier: Annotated[Path, typer.Argument(help="A folder written by frasi classify train.")],
+    *, classifier: Annotated[Path, typer.Argument(help="A folder written by frasi classify train.")],
     texts: Annotated[list[str] | None, typer.Argument(help="Texts to classify.")] = None,
-    file: File = None, column: Column = None, output: Output = None, model: Annotated[str | None, typer.Option(
+    file: File = None, column: Column = None, output: Output = None,
+    model: Annotated[str | None, typer.Option(
         "--model", "-m", help="Encoder to use instead of the one recorded in the folder.")] = None,
-    trust_pickle: TrustPickle = False, batch_size: BatchSize = 32, as_json: Json = False, quiet: Quiet = False,
+    trust_pickle: TrustPickle = False,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Texts per forward pass.")] = 32,
+    display: Display,
 ) -> None:
     """Label texts with a saved classifier (probabilities when the head has them)."""
     from frasi.classify import EmbeddingClassifier
 
-    setup_logging(quiet)
     if output is not None:
         check_output_path(output, RECORD_SUFFIXES, inputs=[file])
     items = read_input_texts(texts, file, column)
     clf = EmbeddingClassifier.load(classifier, encoder=model, trust_pickle=trust_pickle)
     clf.batch_size = batch_size
-    _emit_predictions(clf, items, output, as_json)
+    _emit_predictions(clf, items, output, display)
 
 
-def _emit_predictions(clf: Any, items: list[str], output: Path | None, as_json: bool) -> None:
+def _emit_predictions(clf: Any, items: list[str], output: Path | None, display: Display) -> None:
     vectors = clf.embed(items)
     labels = clf.predict(vectors).tolist()
     classes = [str(c) for c in clf.classes_.tolist()]
@@ -233,9 +168,10 @@ def _emit_predictions(clf: Any, items: list[str], output: Path | None, as_json: 
     header = ["text", "label"] + ([f"p_{c}" for c in classes] if proba is not None else [])
     rows = [[text, label] + ([round(float(p), 6) for p in proba[i]] if proba is not None else [])
             for i, (text, label) in enumerate(zip(items, labels))]
+    note = replaced(output)
     if output is not None:
         write_records(output, header, rows)
-    if as_json:
+    if display.as_json:
         records = []
         for row in rows:
             record: dict[str, Any] = {"text": row[0], "label": row[1]}
@@ -245,7 +181,8 @@ def _emit_predictions(clf: Any, items: list[str], output: Path | None, as_json: 
         emit_json(records)
         return
     if output is not None:
-        err.print(f"labelled {len(items)} texts -> {output}")
+        if not display.quiet:
+            err.print(f"labelled {len(items)} texts -> {output}{note}")
         return
     table = Table()
     table.add_column("label")
@@ -253,47 +190,50 @@ def _emit_predictions(clf: Any, items: list[str], output: Path | None, as_json: 
         table.add_column(f"p({c})", justify="right")
     table.add_column("text", overflow="fold")
     for row in rows:
-        table.add_row(str(row[1]), *[f"{p:.3f}" for p in row[2:]], row[0])
+        table.add_row(shown(str(row[1])), *[f"{p:.3f}" for p in row[2:]], shown(row[0]))
     out.print(table)
 
 
-@classify_app.command("evaluate")
+@command(classify_app, "evaluate")
 def classify_evaluate(
-    classifier: Annotated[Path, typer.Argument(help="A folder written by frasi classify train.")],
+    *, classifier: Annotated[Path, typer.Argument(help="A folder written by frasi classify train.")],
     data: Data, text_col: TextColumn = None, label_col: LabelColumn = None, label_names: LabelNames = None,
     model: Annotated[str | None, typer.Option(
         "--model", "-m", help="Encoder to use instead of the one recorded in the folder.")] = None,
-    trust_pickle: TrustPickle = False, batch_size: BatchSize = 32, as_json: Json = False, quiet: Quiet = False,
+    trust_pickle: TrustPickle = False,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Texts per forward pass.")] = 32,
+    display: Display,
 ) -> None:
     """Score a saved classifier on labelled data: accuracy, macro-F1, per-class metrics."""
-    from frasi.classify import EmbeddingClassifier, check_labels
-    from frasi.evaluate import classification_metrics
+    from frasi.classify import EmbeddingClassifier
+    from frasi.labels import check_labels
+    from frasi.metrics import classification_metrics
 
-    setup_logging(quiet)
     dataset = _read(data, text_col, label_col, _label_names(label_names), "test")
     labels = check_labels(dataset.labels)
     clf = EmbeddingClassifier.load(classifier, encoder=model, trust_pickle=trust_pickle)
     clf.batch_size = batch_size
     clf.check_known_labels(labels)
-    metrics = classification_metrics(labels, clf.predict(list(dataset.texts)), labels=clf.classes_.tolist())
-    if as_json:
+    metrics = classification_metrics(labels.tolist(), clf.predict(list(dataset.texts)).tolist(),
+                                     labels=clf.classes_.tolist())
+    if display.as_json:
         emit_json({"classifier": str(classifier), "data": str(data), "n": len(labels), "test": metrics})
         return
     out.print(_metrics_table(f"{data}: {len(labels)} texts", [(str(classifier), metrics)]))
     out.print(_per_class_table(metrics, Path(data).name))
 
 
-@app.command()
+@command()
 def sentiment(
-    texts: Annotated[list[str] | None, typer.Argument(help="Texts in Spanish, Italian or English.")] = None,
-    file: File = None, column: Column = None, output: Output = None, batch_size: BatchSize = 32,
-    as_json: Json = False, quiet: Quiet = False,
+    *, texts: Annotated[list[str] | None, typer.Argument(help="Texts in Spanish, Italian or English.")] = None,
+    file: File = None, column: Column = None, output: Output = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Texts per forward pass.")] = 32,
+    display: Display,
 ) -> None:
     """Negative / neutral / positive with probabilities, from the shipped multilingual head."""
-    setup_logging(quiet)
     if output is not None:
         check_output_path(output, RECORD_SUFFIXES, inputs=[file])
     items = read_input_texts(texts, file, column)
     clf = frasi.load_sentiment()
     clf.batch_size = batch_size
-    _emit_predictions(clf, items, output, as_json)
+    _emit_predictions(clf, items, output, display)

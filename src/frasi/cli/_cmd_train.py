@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import shlex
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -10,7 +13,7 @@ from rich.table import Table
 
 from frasi.errors import InputError
 
-from ._shared import Json, Quiet, app, emit_json, err, out, setup_logging
+from ._shared import Display, app, command, emit_json, err, option_group, out
 
 train_app = typer.Typer(help="Fine-tune pair models on STS data (needs the train extra).", no_args_is_help=True)
 app.add_typer(train_app, name="train")
@@ -23,42 +26,63 @@ TrainFiles = Annotated[list[Path] | None, typer.Argument(
 Output = Annotated[Path, typer.Option("--output", "-o", help="Folder for the trained model (absent or empty).")]
 ConfigFile = Annotated[Path | None, typer.Option("--config", help="A .toml/.yaml/.json file of training settings; "
                                                                    "flags override it.")]
-Dev = Annotated[list[Path] | None, typer.Option("--dev", help="Dev file (repeatable): best checkpoint, early stopping.")]
-Test = Annotated[list[Path] | None, typer.Option("--test", help="Test file (repeatable): scored once after training.")]
-ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="Starting model (default multilingual-e5-small).")]
-Loss = Annotated[str | None, typer.Option("--loss", help="bi-encoder: cosent, cosine or mnrl; cross-encoder: bce or mse.")]
-Epochs = Annotated[float | None, typer.Option("--epochs", help="Training epochs (default 1).")]
-MaxSteps = Annotated[int | None, typer.Option("--max-steps", help="Stop after this many steps (overrides --epochs).")]
-Batch = Annotated[int | None, typer.Option("--batch-size", help="Pairs per step (default 16).")]
-LR = Annotated[float | None, typer.Option("--lr", help="Learning rate of the encoder (default 2e-5).")]
-HeadLR = Annotated[float | None, typer.Option("--head-lr", help="Learning rate of new heads (default 1e-3).")]
-Warmup = Annotated[float | None, typer.Option("--warmup", help="Warmup, as a fraction of the steps (default 0.1).")]
-Scheduler = Annotated[str | None, typer.Option("--scheduler", help="linear, cosine, constant or constant_with_warmup.")]
-MaxLen = Annotated[int | None, typer.Option(
-    "--max-seq-length", help="Tokens per text (per pair for joint models) in training (default 128); a bi-encoder "
-                             "keeps its model's maximum.")]
-FreezeEmb = Annotated[bool | None, typer.Option("--freeze-embeddings/--train-embeddings",
-                                                help="Freeze the word-embedding matrix (fast on CPU).")]
-FreezeLayers = Annotated[int | None, typer.Option("--freeze-layers", help="Freeze the lowest N transformer layers.")]
-EvalSteps = Annotated[int | None, typer.Option("--eval-steps", help="Evaluate on dev every N steps (and each epoch).")]
-Patience = Annotated[int | None, typer.Option("--patience", help="Early stopping: evaluations without improvement.")]
-Seed = Annotated[int | None, typer.Option("--seed", help="Random seed (default 42).")]
-Threads = Annotated[int | None, typer.Option("--threads", help="torch CPU threads.")]
-MaxPairs = Annotated[int | None, typer.Option("--max-train-pairs", help="Use a seeded sample of N training pairs.")]
 Resume = Annotated[bool, typer.Option("--resume", help="Continue an interrupted run from its last checkpoint.")]
 
 
-def build_config(config_file: Path | None, **options: Any):
+@option_group
+class TrainOptions:
+    """The settings every training command shares; each maps to the TrainConfig field of the same name."""
+
+    dev_files: Annotated[list[Path] | None, typer.Option(
+        "--dev", help="Dev file (repeatable): best checkpoint, early stopping.")] = None
+    test_files: Annotated[list[Path] | None, typer.Option(
+        "--test", help="Test file (repeatable): scored once after training.")] = None
+    model: Annotated[str | None, typer.Option(
+        "--model", "-m", help="Starting model (default multilingual-e5-small).")] = None
+    epochs: Annotated[float | None, typer.Option("--epochs", help="Training epochs (default 1).")] = None
+    max_steps: Annotated[int | None, typer.Option(
+        "--max-steps", help="Stop after this many steps (overrides --epochs).")] = None
+    batch_size: Annotated[int | None, typer.Option("--batch-size", help="Pairs per step (default 16).")] = None
+    learning_rate: Annotated[float | None, typer.Option(
+        "--lr", help="Learning rate of the encoder (default 2e-5).")] = None
+    warmup_ratio: Annotated[float | None, typer.Option(
+        "--warmup", help="Warmup, as a fraction of the steps (default 0.1).")] = None
+    max_seq_length: Annotated[int | None, typer.Option(
+        "--max-seq-length", help="Tokens per text (per pair for joint models) in training (default 128); a "
+                                 "bi-encoder keeps its model's maximum.")] = None
+    freeze_embeddings: Annotated[bool | None, typer.Option(
+        "--freeze-embeddings/--train-embeddings", help="Freeze the word-embedding matrix (fast on CPU).")] = None
+    freeze_layers: Annotated[int | None, typer.Option(
+        "--freeze-layers", help="Freeze the lowest N transformer layers.")] = None
+    eval_steps: Annotated[int | None, typer.Option(
+        "--eval-steps", help="Evaluate on dev every N steps (and each epoch).")] = None
+    early_stopping_patience: Annotated[int | None, typer.Option(
+        "--patience", help="Early stopping: evaluations without improvement.")] = None
+    threads: Annotated[int | None, typer.Option("--threads", help="torch CPU threads.")] = None
+    max_train_pairs: Annotated[int | None, typer.Option(
+        "--max-train-pairs", help="Use a seeded sample of N training pairs.")] = None
+
+    def settings(self) -> dict[str, Any]:
+        """The settings that were given, as TrainConfig fields."""
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return {k: [str(p) for p in v] if k in ("dev_files", "test_files") else v for k, v in values.items()
+                if v is not None and v != []}
+
+
+Loss = Annotated[str | None, typer.Option(
+    "--loss", help="bi-encoder: cosent, cosine or mnrl; cross-encoder: bce or mse.")]
+HeadLR = Annotated[float | None, typer.Option("--head-lr", help="Learning rate of new heads (default 1e-3).")]
+Scheduler = Annotated[str | None, typer.Option("--scheduler", help="linear, cosine, constant or constant_with_warmup.")]
+Seed = Annotated[int | None, typer.Option("--seed", help="Random seed (default 42).")]
+
+
+def build_config(config_file: Path | None, train_files: list[Path] | None, settings: dict[str, Any]):
     """The TrainConfig from --config (if any) with the flags that were given on top."""
     from frasi.train import TrainConfig
 
-    files = options.pop("train_files")
-    overrides = {k: v for k, v in options.items() if v is not None and v != []}
-    if files:
-        overrides["train_files"] = [str(f) for f in files]
-    for key in ("dev_files", "test_files"):
-        if key in overrides:
-            overrides[key] = [str(f) for f in overrides[key]]
+    overrides = {k: v for k, v in settings.items() if v is not None}
+    if train_files:
+        overrides["train_files"] = [str(f) for f in train_files]
     if config_file is not None:
         return TrainConfig.from_file(config_file, **overrides)
     if "train_files" not in overrides:
@@ -67,11 +91,12 @@ def build_config(config_file: Path | None, **options: Any):
     return TrainConfig.from_dict(overrides)
 
 
-def _show(result, as_json: bool, quiet: bool) -> None:
+def _show(result, display: Display) -> None:
     record = result.record
-    if as_json:
+    if display.as_json:
         emit_json({"path": str(result.path), "architecture": result.architecture,
-                   "metrics": {split: [{k: v for k, v in r.items() if k != "predicted"} for r in record["metrics"][split]]
+                   "metrics": {split: [{k: v for k, v in r.items() if k != "predicted"}
+                                       for r in record["metrics"][split]]
                                for split in ("dev", "test")},
                    "training": {k: v for k, v in record["training"].items() if k != "history"},
                    "model_size": record["model_size"]})
@@ -81,7 +106,7 @@ def _show(result, as_json: bool, quiet: bool) -> None:
         err.print("no --dev or --test file: nothing was scored")
     else:
         _metrics_table(result)
-    if not quiet:
+    if not display.quiet:
         selection = (f"best dev step {t['best_step']}; selection on dev only" if t.get("best_step") is not None
                      else "no dev file: the last step is kept")
         err.print(f"* {t['global_step']} steps ({t['epochs_done']:.2f} epochs) in {t['train_seconds']:.0f} s; "
@@ -103,75 +128,76 @@ def _metrics_table(result) -> None:
     out.print(table)
 
 
-# CLI parameter name -> TrainConfig field, where they differ
-_CONFIG_FIELDS = {"dev": "dev_files", "test": "test_files", "lr": "learning_rate",
-                  "head_lr": "head_learning_rate", "warmup": "warmup_ratio", "patience": "early_stopping_patience"}
-_NOT_CONFIG = ("output", "config_file", "resume", "as_json", "quiet", "arch", "seeds", "no_baseline", "no_plots")
-
-
-def _config_options(params: dict[str, Any]) -> dict[str, Any]:
-    """A command's parameters as TrainConfig fields (the flags that are not config settings left out)."""
-    return {_CONFIG_FIELDS.get(name, name): value for name, value in params.items() if name not in _NOT_CONFIG}
-
-
-def _train(architecture: str | None, params: dict[str, Any], *, allowed: tuple[str, ...] = ()) -> None:
+def _train(architecture: str | None, config_file: Path | None, train_files: list[Path] | None,
+           settings: dict[str, Any], output: Path, resume: bool, display: Display, *,
+           allowed: tuple[str, ...] = ()) -> None:
     from frasi.train import train
 
-    setup_logging(params["quiet"])
-    config = build_config(params["config_file"], architecture=architecture, **_config_options(params))
+    config = build_config(config_file, train_files, {"architecture": architecture, **settings})
     if allowed and config.architecture not in allowed:
         from frasi.train.config import read_config_file
 
-        what = (f"{params['config_file']} sets architecture = {config.architecture!r}" if params["config_file"]
-                and "architecture" in read_config_file(params["config_file"]) else "no architecture was given")
+        what = (f"{config_file} sets architecture = {config.architecture!r}" if config_file
+                and "architecture" in read_config_file(config_file) else "no architecture was given")
         raise InputError(f"{what}; this command trains {', '.join(allowed)} (pass --arch, or use "
                          f"frasi train {config.architecture})")
-    _show(train(config, params["output"], resume=params["resume"]), params["as_json"], params["quiet"])
+    try:
+        result = train(config, output, resume=resume)
+    except KeyboardInterrupt:
+        _say_resumable(output)
+        raise
+    except SystemExit as exc:  # SIGTERM, through frasi.cli.main
+        if exc.code not in (0, None):
+            _say_resumable(output)
+        raise
+    _show(result, display)
 
 
-@train_app.command("bi-encoder")
+def _say_resumable(output: Path) -> None:
+    """After an interrupt: where the checkpoints are, and the exact command that continues the run."""
+    from frasi.train.run import work_folder
+
+    work = work_folder(output.expanduser())
+    if work.is_dir() and any(work.iterdir()):
+        command = shlex.join(["frasi", *sys.argv[1:]]) if "--resume" in sys.argv else \
+            shlex.join(["frasi", *sys.argv[1:], "--resume"])
+        err.print(f"kept the checkpoints in {work}; to continue from the last one, run: {command}")
+
+
+@command(train_app, "bi-encoder")
 def train_bi_encoder(
-    train_files: TrainFiles = None, output: Output = ..., config_file: ConfigFile = None, dev: Dev = None,
-    test: Test = None, model: ModelOpt = None, loss: Loss = None, epochs: Epochs = None, max_steps: MaxSteps = None,
-    batch_size: Batch = None, lr: LR = None, warmup: Warmup = None, scheduler: Scheduler = None,
-    max_seq_length: MaxLen = None, freeze_embeddings: FreezeEmb = None, freeze_layers: FreezeLayers = None,
-    eval_steps: EvalSteps = None, patience: Patience = None, seed: Seed = None, threads: Threads = None,
-    max_train_pairs: MaxPairs = None,
+    *, train_files: TrainFiles = None, output: Output, config_file: ConfigFile = None, options: TrainOptions,
+    loss: Loss = None, scheduler: Scheduler = None, seed: Seed = None,
     prompt: Annotated[str | None, typer.Option("--prompt", help='Prompt for the texts ("" none; default: the '
                                                                  "model's).")] = None,
-    resume: Resume = False, as_json: Json = False, quiet: Quiet = False,
+    resume: Resume = False, display: Display,
 ) -> None:
     """Fine-tune a bi-encoder (cosine of two embeddings) on scored pairs."""
-    _train("bi-encoder", locals())
+    _train("bi-encoder", config_file, train_files,
+           {**options.settings(), "loss": loss, "scheduler": scheduler, "seed": seed, "prompt": prompt},
+           output, resume, display)
 
 
-@train_app.command("cross-encoder")
+@command(train_app, "cross-encoder")
 def train_cross_encoder(
-    train_files: TrainFiles = None, output: Output = ..., config_file: ConfigFile = None, dev: Dev = None,
-    test: Test = None, model: ModelOpt = None, loss: Loss = None, epochs: Epochs = None, max_steps: MaxSteps = None,
-    batch_size: Batch = None, lr: LR = None, head_lr: HeadLR = None, warmup: Warmup = None,
-    scheduler: Scheduler = None, max_seq_length: MaxLen = None, freeze_embeddings: FreezeEmb = None,
-    freeze_layers: FreezeLayers = None, eval_steps: EvalSteps = None, patience: Patience = None, seed: Seed = None,
-    threads: Threads = None, max_train_pairs: MaxPairs = None, resume: Resume = False, as_json: Json = False,
-    quiet: Quiet = False,
+    *, train_files: TrainFiles = None, output: Output, config_file: ConfigFile = None, options: TrainOptions,
+    loss: Loss = None, head_lr: HeadLR = None, scheduler: Scheduler = None, seed: Seed = None,
+    resume: Resume = False, display: Display,
 ) -> None:
     """Fine-tune a cross-encoder (the pair encoded jointly, one-logit head) on scored pairs."""
-    _train("cross-encoder", locals())
+    _train("cross-encoder", config_file, train_files,
+           {**options.settings(), "loss": loss, "head_learning_rate": head_lr, "scheduler": scheduler, "seed": seed},
+           output, resume, display)
 
 
-@train_app.command("architecture")
+@command(train_app, "architecture")
 def train_architecture(
-    train_files: TrainFiles = None, output: Output = ...,
+    *, train_files: TrainFiles = None, output: Output,
     arch: Annotated[str | None, typer.Option("--arch", help="regression, siamese or cross-attention.")] = None,
-    config_file: ConfigFile = None, dev: Dev = None, test: Test = None, model: ModelOpt = None,
-    epochs: Epochs = None, max_steps: MaxSteps = None, batch_size: Batch = None, lr: LR = None,
-    head_lr: HeadLR = None, warmup: Warmup = None, scheduler: Scheduler = None, max_seq_length: MaxLen = None,
-    freeze_embeddings: FreezeEmb = None, freeze_layers: FreezeLayers = None, eval_steps: EvalSteps = None,
-    patience: Patience = None, seed: Seed = None, threads: Threads = None, max_train_pairs: MaxPairs = None,
-    resume: Resume = False, as_json: Json = False, quiet: Quiet = False,
+    config_file: ConfigFile = None, options: TrainOptions, head_lr: HeadLR = None, scheduler: Scheduler = None,
+    seed: Seed = None, resume: Resume = False, display: Display,
 ) -> None:
     """Train one of the seed's architectures (regression, siamese, cross-attention) on scored pairs."""
-    params = dict(locals())
     from frasi.train.config import HEAD_ARCHITECTURES
 
     if arch is None and config_file is None:
@@ -179,35 +205,31 @@ def train_architecture(
     if arch is not None and arch not in HEAD_ARCHITECTURES:
         raise InputError(f"--arch must be one of {', '.join(HEAD_ARCHITECTURES)}; got {arch!r} (the bi-encoder and "
                          "cross-encoder have their own commands)")
-    _train(arch, params, allowed=HEAD_ARCHITECTURES)
+    _train(arch, config_file, train_files,
+           {**options.settings(), "head_learning_rate": head_lr, "scheduler": scheduler, "seed": seed},
+           output, resume, display, allowed=HEAD_ARCHITECTURES)
 
 
-@app.command("compare")
+@command(app, "compare")
 def compare(
-    train_files: TrainFiles = None,
-    output: Annotated[Path, typer.Option("--output", "-o", help="Report folder (absent or empty).")] = ...,
+    *, train_files: TrainFiles = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Report folder (absent or empty).")],
     arch: Annotated[list[str] | None, typer.Option(
         "--arch", help="Architecture to train (repeatable; default all five).")] = None,
     seeds: Annotated[list[int] | None, typer.Option("--seed", help="Training seed (repeatable; default 42).")] = None,
     no_baseline: Annotated[bool, typer.Option("--no-baseline", help="Do not score the untrained model.")] = False,
     no_plots: Annotated[bool, typer.Option("--no-plots", help="Do not draw the PNG plots.")] = False,
-    config_file: ConfigFile = None, dev: Dev = None, test: Test = None, model: ModelOpt = None,
-    epochs: Epochs = None, max_steps: MaxSteps = None, batch_size: Batch = None, lr: LR = None,
-    head_lr: HeadLR = None, warmup: Warmup = None, max_seq_length: MaxLen = None, freeze_embeddings: FreezeEmb = None,
-    freeze_layers: FreezeLayers = None, eval_steps: EvalSteps = None, patience: Patience = None,
-    threads: Threads = None, max_train_pairs: MaxPairs = None,
-    resume: Resume = False, as_json: Json = False, quiet: Quiet = False,
+    config_file: ConfigFile = None, options: TrainOptions, head_lr: HeadLR = None,
+    resume: Resume = False, display: Display,
 ) -> None:
     """Train and score several architectures on the same split and seeds; write a report (md, csv, json, png)."""
-    params = dict(locals())
     from frasi.train import ARCHITECTURES
     from frasi.train.compare import compare as run_compare
 
-    setup_logging(quiet)
-    config = build_config(config_file, **_config_options(params))
+    config = build_config(config_file, train_files, {**options.settings(), "head_learning_rate": head_lr})
     result = run_compare(config, output, architectures=arch or list(ARCHITECTURES), seeds=seeds or None,
                          baseline=not no_baseline, resume=resume, plots=not no_plots)
-    if as_json:
+    if display.as_json:
         emit_json({"path": str(result.path), "rows": result.rows, "summary": result.summary})
         return
     table = Table(title=f"compare -> {result.path} (selection on dev only)")
@@ -218,5 +240,6 @@ def compare(
                                                     for k in ("spearman", "pearson", "train_seconds",
                                                               "pairs_per_second")))
     out.print(table)
-    if not quiet:
+    if not display.quiet:
         err.print(f"* report: {result.path / 'report.md'} (+ .csv, .json, PNG plots)")
+

@@ -1,11 +1,24 @@
-"""What every command shares: the app, the consoles, option types, input and output helpers."""
+"""What every command shares: the app, the consoles, option groups, input and output helpers.
+
+Options that several commands take come in groups (dataclasses of typer options): a
+command declares a parameter of the group's type, and :func:`command` spreads the
+group's fields into the command's options and hands the command one group object. So
+``--model``, ``--backend``, ``--threads``, ``--cache/--no-cache``, ``--json`` and
+``--quiet`` are declared once, with one help text and one default, for every command.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import functools
+import inspect
 import json
 import logging
 import os
 import sys
+import typing
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,11 +28,7 @@ from rich.table import Table
 
 import frasi
 from frasi.errors import InputError
-from frasi.io import (
-    read_texts,
-    validate_texts,
-    write_json,
-)
+from frasi.io import read_texts, validate_texts
 
 app = typer.Typer(
     name="frasi",
@@ -43,27 +52,128 @@ out = _console(stderr=False)
 err = _console(stderr=True)
 logger = logging.getLogger("frasi.cli")
 
-# ---------------------------------------------------------------- shared options
+# ---------------------------------------------------------------- option groups
 
-Model = Annotated[str, typer.Option("--model", "-m", help="Model folder, packaged name or Hub id.")]
+GROUPS: list[type] = []
+
+
+def option_group(cls: type) -> type:
+    """Register a dataclass of typer options as a group that :func:`command` spreads."""
+    GROUPS.append(dataclasses.dataclass(cls))
+    return cls
+
+
+@option_group
+class ModelOptions:
+    """Which model, on which runtime."""
+
+    model: Annotated[str | None, typer.Option(
+        "--model", "-m", help="Model folder, packaged name or Hub id (default: multilingual-e5-small).")] = None
+    backend: Annotated[str | None, typer.Option(
+        "--backend", help="Runtime: torch (default), onnx, onnx-int8, openvino or openvino-int8.")] = None
+    threads: Annotated[int | None, typer.Option(
+        "--threads", min=1, help="CPU threads (default: all available).")] = None
+    fallback: Annotated[str | None, typer.Option(
+        "--fallback", help="Backend to use when --backend cannot load (e.g. torch); default: fail.")] = None
+
+    def load(self) -> frasi.Encoder:
+        kwargs: dict[str, Any] = {"threads": self.threads, "fallback": self.fallback}
+        if self.backend is not None:
+            kwargs["backend"] = self.backend
+        return frasi.Encoder.load(self.model or frasi.DEFAULT_MODEL, **kwargs)
+
+
+@option_group
+class CacheOptions:
+    """Whether to use the on-disk embedding cache."""
+
+    cache: Annotated[bool, typer.Option(
+        "--cache/--no-cache",
+        help="Reuse embeddings from frasi's on-disk cache and store new ones (frasi cache info).")] = True
+
+    @contextlib.contextmanager
+    def store(self) -> Iterator[frasi.EmbeddingCache | None]:
+        """The cache to pass to ``encode(cache=...)`` (None with --no-cache), closed afterwards."""
+        if not self.cache:
+            yield None
+            return
+        with frasi.EmbeddingCache() as store:
+            yield store
+
+
+@option_group
+class EncodeOptions:
+    """How texts are encoded."""
+
+    prompt: Annotated[str | None, typer.Option(
+        "--prompt", help='Prompt text to prepend; "" disables the model\'s prompt.')] = None
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Texts per forward pass.")] = 32
+    long_texts: Annotated[str, typer.Option(
+        "--long-texts", help="Texts over the model's maximum: truncate (default) or chunk.")] = "truncate"
+
+    def check(self) -> None:
+        from frasi.encoder import LONG_TEXT_POLICIES
+        from frasi.errors import check_choice
+
+        check_choice("--long-texts", self.long_texts, LONG_TEXT_POLICIES)
+
+
+@option_group
+class Display:
+    """What the command prints."""
+
+    as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")] = False
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors on stderr; no progress bar.")] = False
+
+
+def command(group: typer.Typer = app, name: str | None = None, **kwargs: Any) -> Callable[[Callable], Callable]:
+    """``group.command(name)``, with every parameter annotated with an option group spread into its options.
+
+    The command sees one object per group; ``Display`` also sets up logging before the command runs.
+    """
+
+    def decorate(func: Callable) -> Callable:
+        hints = typing.get_type_hints(func, include_extras=True)
+        parameters: list[inspect.Parameter] = []
+        spread: dict[str, tuple[type, list[str]]] = {}
+        for parameter in inspect.signature(func).parameters.values():
+            hint = hints[parameter.name]
+            if hint in GROUPS:
+                fields = typing.get_type_hints(hint, include_extras=True)
+                names = [f.name for f in dataclasses.fields(hint)]
+                parameters += [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, annotation=fields[n],
+                                                 default=getattr(hint, n)) for n in names]
+                spread[parameter.name] = (hint, names)
+            else:
+                parameters.append(parameter.replace(annotation=hint, kind=inspect.Parameter.KEYWORD_ONLY))
+        seen = [p.name for p in parameters]
+        if len(seen) != len(set(seen)):
+            twice = sorted({n for n in seen if seen.count(n) > 1})
+            raise TypeError(f"{func.__name__}: options declared twice: {twice}")
+
+        @functools.wraps(func)
+        def run(**values: Any) -> Any:
+            for target, (group_type, names) in spread.items():
+                values[target] = group_type(**{n: values.pop(n) for n in names})
+                if group_type is Display:
+                    setup_logging(values[target].quiet)
+            return func(**values)
+
+        run.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+        run.__annotations__ = {p.name: p.annotation for p in parameters}
+        del run.__wrapped__  # typer must see the spread signature, not the function's
+        return group.command(name, **kwargs)(run)
+
+    return decorate
+
+
+# ---------------------------------------------------------------- single options
+
 Output = Annotated[Path | None, typer.Option("--output", "-o", help="Output file; format from its extension.")]
-Json = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Only errors on stderr; no progress bar.")]
-File = Annotated[Path | None, typer.Option("--file", "-f", help="Read texts from a .txt/.csv/.tsv/.jsonl/.parquet file.")]
+File = Annotated[Path | None, typer.Option(
+    "--file", "-f", help="Read texts from a .txt/.csv/.tsv/.jsonl/.parquet file.")]
 Column = Annotated[str | None, typer.Option("--column", "-c", help="Column holding the texts in a table file.")]
-Prompt = Annotated[str | None, typer.Option("--prompt", help='Prompt text to prepend; "" disables the model\'s prompt.')]
 Metric = Annotated[str, typer.Option("--metric", help="cosine, dot or euclidean (negative distance).")]
-SearchMetric = Annotated[str | None, typer.Option(
-    "--metric", help="cosine (default), dot or euclidean (negative distance); a saved index keeps its own.")]
-BatchSize = Annotated[int, typer.Option("--batch-size", min=1, help="Texts per forward pass.")]
-Backend = Annotated[str, typer.Option(
-    "--backend", help="Runtime: torch (default), onnx, onnx-int8, openvino or openvino-int8.")]
-Threads = Annotated[int | None, typer.Option("--threads", min=1, help="CPU threads (default: all available).")]
-Fallback = Annotated[str | None, typer.Option(
-    "--fallback", help="Backend to use when --backend cannot load (e.g. torch); default: fail.")]
-UseCache = Annotated[bool, typer.Option(
-    "--cache/--no-cache", help="Reuse embeddings from frasi's on-disk cache and store new ones (frasi cache info).")]
-LongTexts = Annotated[str, typer.Option("--long-texts", help="Texts over the model's maximum: truncate (default) or chunk.")]
 
 
 def setup_logging(quiet: bool) -> None:
@@ -91,86 +201,36 @@ def read_input_texts(texts: list[str] | None, file: Path | None, column: str | N
         raise InputError("--column only applies with --file")
     if not texts:
         raise InputError(f"no {what}: pass them as arguments or with {file_option} PATH")
-    return validate_texts(texts)
-
-
-def load_encoder(model: str, backend: str = "torch", threads: int | None = None,
-                 fallback: str | None = None) -> frasi.Encoder:
-    return frasi.Encoder.load(model, backend=backend, threads=threads, fallback=fallback)
+    return validate_texts(texts, what=what.removesuffix("s"))
 
 
 def emit_json(payload: Any) -> None:
     sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
 
 
-def write_table(path: Path, header: list[str], rows: list[list[Any]]) -> None:
-    import csv
-    import io
-
-    buffer = io.StringIO()
-    if path.suffix.lower() == ".tsv":  # unquoted, as frasi reads TSV: a field cannot hold a tab or a newline
-        for row in [header, *rows]:
-            for value in row:
-                if isinstance(value, str) and any(c in value for c in "\t\n\r"):
-                    raise InputError(f"cannot write {path}: {value[:40]!r} holds a tab or a line break, which "
-                                     "a TSV field cannot; write .csv or .jsonl instead")
-        writer = csv.writer(buffer, delimiter="\t", quoting=csv.QUOTE_NONE, quotechar=None, lineterminator="\n")
-    else:
-        writer = csv.writer(buffer, delimiter=",", lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    frasi.io.write_text(path, buffer.getvalue())
+_CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x00, 0x09), *range(0x0b, 0x20), *range(0x7f, 0xa0)]}
 
 
-def write_records(path: Path, header: list[str], rows: list[list[Any]]) -> None:
-    """Write result rows as .json, .jsonl, .csv or .tsv (checked up front by the command)."""
-    suffix = path.suffix.lower()
-    records = [dict(zip(header, row)) for row in rows]
-    if suffix == ".json":
-        write_json(path, records)
-    elif suffix == ".jsonl":
-        frasi.io.write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
-    else:
-        write_table(path, header, rows)
-
-
-RECORD_SUFFIXES = (".json", ".jsonl", ".csv", ".tsv")
+def shown(text: str) -> str:
+    """``text`` safe for a terminal: control characters (escape sequences among them) written as ``\\xNN``."""
+    return text.translate(_CONTROL)
 
 
 def ranking_table(title: str, hits) -> Table:
     """A table of (rank, text, score) rows, best first."""
-    table = Table(title=title)
+    table = Table(title=shown(title))
     table.add_column("#", justify="right")
     table.add_column("score", justify="right")
     table.add_column("text", overflow="fold")
     for rank_, text, score in hits:
-        table.add_row(str(rank_), f"{score:.4f}", text)
+        table.add_row(str(rank_), f"{score:.4f}", shown(text))
     return table
 
 
-def prompt_args(prompt: str | None, name: str) -> dict[str, str]:
-    """An explicit prompt wins; otherwise the model's named prompt for this use."""
-    return {"prompt": prompt} if prompt is not None else {"prompt_name": name}
-
-
-def texts_sha256(texts: list[str]) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    for text in texts:
-        digest.update(text.encode("utf-8") + b"\0")
-    return digest.hexdigest()
+def replaced(path: Path | None) -> str:
+    """" (replaced the existing file)" when ``path`` exists: a summary says so before the write."""
+    return " (replaced the existing file)" if path is not None and path.exists() else ""
 
 
 def round6(value: float) -> float:
     return round(float(value), 6)
-
-
-def encode_texts(encoder: frasi.Encoder, texts: list[str], *, use_cache: bool, **options: Any):
-    """``encoder.encode(texts, **options)``, through the on-disk embedding cache unless ``use_cache`` is off."""
-    if not use_cache:
-        return encoder.encode(texts, **options)
-    from frasi.cache import EmbeddingCache
-
-    with EmbeddingCache() as store:
-        return encoder.encode(texts, cache=store, **options)

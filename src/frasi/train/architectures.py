@@ -132,7 +132,7 @@ class PairRegressor(nn.Module):
         """Scores in [0, 1] for each pair (float64), in eval mode, batched by length."""
         from tqdm.auto import tqdm
 
-        from frasi.encoder import show_progress_default
+        from frasi.progress import show_progress_default
 
         if len(sentences1) != len(sentences2):
             raise InputError(f"got {len(sentences1)} first and {len(sentences2)} second sentences; "
@@ -157,7 +157,7 @@ class PairRegressor(nn.Module):
 
     def save(self, folder: str | Path) -> Path:
         """Write ``encoder/``, ``head.safetensors`` and ``head.json`` into the empty folder ``folder``
-        (use :func:`frasi.io.atomic_dir` around it for an atomic write)."""
+        (use :func:`frasi._fs.atomic_dir` around it for an atomic write)."""
         from safetensors.torch import save_file
 
         from frasi._hf import quiet_loading
@@ -184,7 +184,7 @@ class PairRegressor(nn.Module):
             raise ModelLoadError(f"{folder} lacks {HEAD_CONFIG} or {HEAD_FILE}; expected a folder written by "
                                  "frasi train architecture")
         config = json.loads(config_path.read_text(encoding="utf-8"))
-        encoder = Encoder.load(folder / "encoder")
+        encoder = Encoder.load(folder / "encoder", backend="torch")
         model = cls(encoder.model, config["architecture"], prompt=config.get("prompt", ""),
                     dropout=config.get("dropout", 0.1), heads=config.get("heads"))
         try:

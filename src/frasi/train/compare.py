@@ -73,12 +73,13 @@ def compare(config: TrainConfig, output: str | Path, *, architectures: list[str]
         baseline: also score ``config.model`` untrained, as a cosine bi-encoder.
         plots: write the PNG figures (needs matplotlib).
     """
+    from frasi._fs import check_new_folder
     from frasi.errors import require
-    from frasi.io import check_output_folder
     from frasi.sources import resolve
 
-    from . import _run
     from .data import load_training_data
+    from .driver import train
+    from .run import RUN_FILE
 
     architectures = list(architectures)
     seeds = [config.seed] if seeds is None else list(seeds)
@@ -91,14 +92,14 @@ def compare(config: TrainConfig, output: str | Path, *, architectures: list[str]
                          f"and {seeds}")
     if not config.test_files or not config.dev_files:
         raise InputError("compare needs dev files (for selection) and test files (for the report); pass both")
-    runs = _configs(config, architectures, seeds)  # validates every per-architecture config up front
-    for _name, run_config in runs:  # every data file is read and checked before any training
+    planned = _configs(config, architectures, seeds)  # validates every per-architecture config up front
+    for _name, run_config in planned:  # every data file is read and checked before any training
         load_training_data(run_config)
     if plots:
         require("matplotlib", extra="plot", purpose="drawing the comparison plots")
     target = Path(output).expanduser()
     if not (resume and target.is_dir()):
-        check_output_folder(target, what="comparison report")
+        check_new_folder(target, what="comparison report")
         resolve(config.model)  # an unknown model fails here, before the report folder is made
     (target / "models").mkdir(parents=True, exist_ok=True)
 
@@ -107,17 +108,15 @@ def compare(config: TrainConfig, output: str | Path, *, architectures: list[str]
     data = load_training_data(config)
     rows: list[dict[str, Any]] = []
     models: dict[str, dict[str, Any]] = {}
-    for name, run_config in runs:
+    for name, run_config in planned:
         folder = target / "models" / name
-        if folder.is_dir() and (folder / _run.RUN_FILE).is_file():
+        if folder.is_dir() and (folder / RUN_FILE).is_file():
             if not resume:
                 raise OutputError(f"{folder} already holds a trained model; pass resume=True (--resume) to reuse it")
             _check_reusable(folder, run_config)
             logger.info("reusing the trained model in %s", folder)
         else:
-            from . import train
-
-            logger.info("training %s (%d of %d)", name, len(models) + 1, len(runs))
+            logger.info("training %s (%d of %d)", name, len(models) + 1, len(planned))
             train(run_config, folder, resume=resume)
         scorer = load_scorer(folder)
         record = scorer.record or {}
@@ -172,11 +171,11 @@ def _rows(name: str, architecture: str, seed: int, record: dict[str, Any], speed
 
 
 def _baseline_rows(config: TrainConfig, data: Any) -> list[dict[str, Any]]:
-    from . import _run
+    from .run import score_sets
     from .scoring import load_scorer
 
     scorer = load_scorer(config.model)
-    scores = _run.score_sets(lambda a, b: scorer.predict(a, b), data.test, seed=config.seed)
+    scores = score_sets(lambda a, b: scorer.predict(a, b), data.test, seed=config.seed)
     speed = _speed(scorer, data.test[0])
     record = {"metrics": {"test": scores}, "training": {}, "model_size": {"parameters": scorer.n_parameters()}}
     return _rows("baseline", f"{config.model} untrained (cosine)", config.seed, record, speed)
@@ -248,39 +247,31 @@ def markdown_report(report: dict[str, Any]) -> str:
 
 def _write_report(target: Path, report: dict[str, Any], rows: list[dict[str, Any]],
                   summary: list[dict[str, Any]]) -> None:
-    import csv
-    import io
-
-    from frasi.io import write_json, write_text
+    from frasi.io import write_json, write_table, write_text
 
     write_json(target / "report.json", report)
     write_text(target / "report.md", markdown_report(report))
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(COLUMNS)
-    for row in rows:
-        writer.writerow([";".join(f"{x:.2f}" for x in row[c]) if isinstance(row[c], list) else
-                         ("" if row[c] is None else row[c]) for c in COLUMNS])
-    write_text(target / "report.csv", buffer.getvalue())
+    write_table(target / "report.csv", list(COLUMNS),
+                [[";".join(f"{x:.2f}" for x in row[c]) if isinstance(row[c], list) else
+                  ("" if row[c] is None else row[c]) for c in COLUMNS] for row in rows])
 
 
 def _check_reusable(folder: Path, config: TrainConfig) -> None:
     """Refuse to reuse a trained model whose recorded config is not ``config`` (a resumed
     comparison must not mix models trained with other settings)."""
-    from . import _run
+    from .run import RUN_FILE, changed_keys
 
-    recorded = json.loads((folder / _run.RUN_FILE).read_text(encoding="utf-8")).get("config", {})
+    recorded = json.loads((folder / RUN_FILE).read_text(encoding="utf-8")).get("config", {})
     wanted = config.to_dict()
-    changed = _run.changed_keys(recorded, wanted)
+    changed = changed_keys(recorded, wanted)
     if changed:
         raise InputError(f"cannot resume: {folder} was trained with other settings ({', '.join(changed)} differ); "
                          "resume with the same settings, or delete that model folder to train it again")
 
 
 def _write_plots(target: Path, models: dict[str, dict[str, Any]], data: Any) -> None:
-    from frasi.io import write_bytes
-
-    from .plots import learning_curves_png, scatter_png
+    from frasi._fs import write_bytes
+    from frasi.plots import learning_curves_png, scatter_png
 
     start = time.perf_counter()
     histories = {name: m["record"].get("training", {}).get("history", []) for name, m in models.items()}

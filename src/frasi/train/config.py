@@ -21,12 +21,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from frasi._fs import StrPath
 from frasi.errors import InputError, first_line, require
+from frasi.versions import versions
 
 logger = logging.getLogger(__name__)
 
-StrPath = str | os.PathLike[str]
-
+LIBRARIES = ("frasi", "torch", "transformers", "sentence-transformers", "tokenizers", "numpy", "datasets",
+             "accelerate")
+"""The libraries whose versions a run record keeps."""
 ARCHITECTURES: tuple[str, ...] = ("bi-encoder", "cross-encoder", "regression", "siamese", "cross-attention")
 """bi-encoder: cosine of two sentence embeddings. cross-encoder: the pair encoded jointly with
 sentence-transformers' CrossEncoder (classification head, one logit). regression: the pair
@@ -226,21 +229,6 @@ def _integer(config: TrainConfig, name: str, *, low: int, high: int | None = Non
 # ---------------------------------------------------------------------------- run record
 
 
-def library_versions() -> dict[str, str | None]:
-    """Versions of the libraries a result depends on."""
-    from importlib import metadata
-
-    names = ("frasi", "torch", "transformers", "sentence-transformers", "tokenizers", "numpy", "datasets",
-             "accelerate")
-    versions: dict[str, str | None] = {"python": platform.python_version()}
-    for name in names:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
-
-
 def run_record(config: TrainConfig, *, data: dict[str, Any], metrics: dict[str, Any],
                **extra: Any) -> dict[str, Any]:
     """What a run writes next to its model (``frasi_run.json``): enough to reproduce the result."""
@@ -252,7 +240,7 @@ def run_record(config: TrainConfig, *, data: dict[str, Any], metrics: dict[str, 
         "config": config.to_dict(),
         "seed": config.seed,
         "data": data,
-        "versions": library_versions(),
+        "versions": versions(LIBRARIES, python=True),
         "hardware": {"machine": platform.machine(), "cpu_count": os.cpu_count(),
                      "torch_threads": torch.get_num_threads()},
         "selection": ("the saved model is the checkpoint with the best dev score (dev files only); "

@@ -1,4 +1,4 @@
-"""Fine-tune a cross-encoder: the pair is encoded jointly (sentence1 [SEP] sentence2), one-logit head.
+"""The cross-encoder recipe: the pair is encoded jointly (sentence1 [SEP] sentence2), one-logit head.
 
 Built on sentence-transformers' ``CrossEncoder`` and ``CrossEncoderTrainer``, starting from
 the transformer of any model (e.g. the packaged multilingual-e5-small). Losses: ``bce``
@@ -11,26 +11,28 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from . import _run, _st_trainer
+from . import run as runs
+from . import st_trainer
 from .config import TrainConfig
-from .result import TrainResult
+from .evaluation import METRIC
 
 logger = logging.getLogger(__name__)
-
-DEV_METRIC = "eval_dev_spearman"
 
 
 def transformer_folder(name_or_path: str) -> Path:
     """The Hugging Face transformer folder inside a model (the root of a sentence-transformers folder)."""
     from frasi.errors import ModelLoadError
-    from frasi.sources import resolve
+    from frasi.sources import check_embedder, resolve
 
-    path = resolve(name_or_path).path
+    resolved = resolve(name_or_path)
+    check_embedder(resolved)
+    path = resolved.path
     modules = path / "modules.json"
     if not modules.is_file():
         return path
@@ -54,51 +56,52 @@ def load_new_cross_encoder(config: TrainConfig) -> Any:
                             device="cpu")
 
 
-def train_cross_encoder(config: TrainConfig, output: str | Path, *, resume: bool = False) -> TrainResult:
-    """Fine-tune a cross-encoder on scored pairs; write the best model and ``frasi_run.json`` to ``output``."""
-    run = _run.start(config, output, resume=resume, function="train_cross_encoder",
-                     architectures=("cross-encoder",))
+class CrossEncoderModel:
+    """A CrossEncoder being fine-tuned; its new head trains at ``head_learning_rate``."""
 
-    import torch
-    from datasets import Dataset
-    from sentence_transformers import CrossEncoderTrainer, CrossEncoderTrainingArguments
-    from sentence_transformers.cross_encoder import losses
-    from sentence_transformers.cross_encoder.evaluation import (
-        CrossEncoderCorrelationEvaluator,
-    )
+    what = "fine-tuned cross-encoder"
 
-    model = load_new_cross_encoder(config)
-    sizes = _run.freeze(model[0].auto_model.base_model, config)
-    dev = _run.dev_pool(run.data.dev)
-    evaluator = None
-    if dev is not None:
-        evaluator = CrossEncoderCorrelationEvaluator([list(p) for p in zip(dev[0], dev[1])], dev[2], name="dev",
-                                                     batch_size=max(config.batch_size, 32), write_csv=False,
-                                                     show_progress_bar=False)
-    train = run.data.train
-    assert train.targets is not None
-    dataset = Dataset.from_dict({"sentence1": train.sentences1, "sentence2": train.sentences2,
-                                 "score": [float(x) for x in train.targets]})
-    loss = (losses.MSELoss(model, activation_fn=torch.nn.Sigmoid()) if config.loss == "mse"
-            else losses.BinaryCrossEntropyLoss(model))
-    args = _st_trainer.training_arguments(CrossEncoderTrainingArguments, run,
-                                          metric=DEV_METRIC if evaluator else None)
-    encoder = {id(p) for p in model[0].auto_model.base_model.parameters()}
-    head = {name for name, p in model.named_parameters() if id(p) not in encoder}
-    optimizer = _run.adamw(model.named_parameters(), config, is_head=head.__contains__)
-    trained = _st_trainer.fit(CrossEncoderTrainer, run, evaluator=evaluator, model=model, args=args,
-                              train_dataset=dataset, loss=loss, optimizers=(optimizer, None))
+    def __init__(self, run: runs.Run) -> None:
+        self.config = run.config
+        self.model = load_new_cross_encoder(run.config)
+        self.sizes = runs.freeze(self.model[0].auto_model.base_model, run.config)
+        self.batch_size = max(run.config.batch_size, 32)
 
-    def predict(s1: list[str], s2: list[str]) -> np.ndarray:
-        return cross_encoder_scores(model, s1, s2, batch_size=max(config.batch_size, 32))
+    def fit(self, run: runs.Run, evaluator: Any, callbacks: Sequence[Any]) -> dict[str, Any]:
+        import torch
+        from datasets import Dataset
+        from sentence_transformers import CrossEncoderTrainer, CrossEncoderTrainingArguments
+        from sentence_transformers.cross_encoder import losses
 
-    return _run.save_result(run, trained, sizes, predict=predict, save=lambda folder: model.save(str(folder)),
-                            what="fine-tuned cross-encoder")
+        config, model = run.config, self.model
+        train = run.data.train
+        assert train.targets is not None
+        dataset = Dataset.from_dict({"sentence1": train.sentences1, "sentence2": train.sentences2,
+                                     "score": [float(x) for x in train.targets]})
+        loss = (losses.MSELoss(model, activation_fn=torch.nn.Sigmoid()) if config.loss == "mse"
+                else losses.BinaryCrossEntropyLoss(model))
+        args = st_trainer.training_arguments(CrossEncoderTrainingArguments, run,
+                                             metric=METRIC if evaluator else None)
+        encoder = {id(p) for p in model[0].auto_model.base_model.parameters()}
+        head = {name for name, p in model.named_parameters() if id(p) not in encoder}
+        optimizer = runs.adamw(model.named_parameters(), config, is_head=head.__contains__)
+        return st_trainer.fit(CrossEncoderTrainer, run, evaluator=evaluator, callbacks=callbacks, model=model,
+                              args=args, train_dataset=dataset, loss=loss, optimizers=(optimizer, None))
+
+    def predict(self, sentences1: list[str], sentences2: list[str]) -> np.ndarray:
+        return cross_encoder_scores(self.model, sentences1, sentences2, batch_size=self.batch_size)
+
+    def save(self, folder: Path) -> None:
+        self.model.save(str(folder))
+
+
+def build(run: runs.Run) -> CrossEncoderModel:
+    return CrossEncoderModel(run)
 
 
 def cross_encoder_scores(model: Any, s1: list[str], s2: list[str], *, batch_size: int = 32) -> np.ndarray:
     """The model's score (sigmoid of its logit) for each pair, as float64."""
-    from frasi.encoder import show_progress_default
+    from frasi.progress import show_progress_default
 
     scores = model.predict([[a, b] for a, b in zip(s1, s2)], batch_size=batch_size,
                            show_progress_bar=show_progress_default(), convert_to_numpy=True)
@@ -109,7 +112,7 @@ def load_cross_encoder(path: str | Path) -> Any:
     """Load a cross-encoder folder written by :func:`train_cross_encoder`."""
     from sentence_transformers import CrossEncoder
 
-    from frasi.encoder import load_checked
+    from frasi.loading import load_checked
 
     folder = Path(path)
     return load_checked(folder, lambda: CrossEncoder(str(folder), local_files_only=True, device="cpu"))

@@ -18,7 +18,7 @@ import numpy as np
 
 from frasi.errors import InputError
 
-from ._run import RUN_FILE
+from .run import RUN_FILE
 
 logger = logging.getLogger(__name__)
 
@@ -59,18 +59,16 @@ class PairScorer:
 
 
 def detect_architecture(folder: Path) -> str:
-    """The architecture of a model folder: from its frasi_run.json, else from its files."""
+    """The architecture of a model folder: from its frasi_run.json, else from what the folder holds."""
+    from frasi.sources import model_kind
+
     run = folder / RUN_FILE
     if run.is_file():
         return json.loads(run.read_text(encoding="utf-8"))["architecture"]
-    if (folder / "head.json").is_file():
+    kind = model_kind(folder)
+    if kind == "pair-model":
         return json.loads((folder / "head.json").read_text(encoding="utf-8"))["architecture"]
-    config = folder / "config.json"
-    if config.is_file():
-        names = json.loads(config.read_text(encoding="utf-8")).get("architectures") or []
-        if any(n.endswith("ForSequenceClassification") for n in names):
-            return "cross-encoder"
-    return "bi-encoder"
+    return "cross-encoder" if kind == "cross-encoder" else "bi-encoder"
 
 
 def load_scorer(name_or_path: str | Path) -> PairScorer:

@@ -17,56 +17,20 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import FrasiError, InputError
-from ..io import validate_texts
-from ..sources import DEFAULT_MODEL
-from . import BACKENDS, backend_spec
+from .backends import BACKENDS, backend_spec
+from .encoder import TRUNCATION_WARNING, Encoder
+from .errors import FrasiError, InputError
+from .io import validate_texts
+from .metrics import spearman
+from .probes import PROBE_TEXTS
+from .similarity import similarity_pairwise
+from .sources import DEFAULT_MODEL
 
 logger = logging.getLogger(__name__)
-
-SAMPLE_TEXTS = (
-    "hola mundo",
-    "¿Dónde está la estación de tren?",
-    "La estación está a dos calles de aquí, al lado del mercado central.",
-    "Me gusta el chocolate, pero prefiero el helado de limón en verano.",
-    "El gobierno anunció nuevas medidas para reducir el desempleo juvenil en las zonas rurales.",
-    "Il gatto dorme sul divano.",
-    "Domani andiamo al mare se il tempo è bello.",
-    "La riunione è stata rinviata a giovedì prossimo per motivi organizzativi.",
-    "Ho letto un libro molto interessante sulla storia dell'arte rinascimentale italiana.",
-    "The stock market fell sharply today after the announcement.",
-    "A man is playing a guitar on the street.",
-    "Scientists have discovered a new species of frog in the rainforest of Ecuador.",
-    "ok",
-    "Please send me the report by Friday afternoon, including the figures for the third quarter.",
-    " ".join(
-        ["La", "ciudad", "despertó", "temprano", "aquella", "mañana", "de", "otoño.", "Los", "comerciantes", "abrían", "sus", "tiendas", "mientras", "los", "niños", "caminaban", "hacia", "la", "escuela", "con", "las", "mochilas", "a", "la", "espalda,", "y", "en", "la", "plaza", "principal", "un", "grupo", "de", "músicos", "afinaba", "sus", "instrumentos", "para", "el", "concierto", "de", "la", "tarde."] * 4
-    ),
-)
-
-
-def spearman(a: np.ndarray, b: np.ndarray) -> float:
-    """Spearman rank correlation (ties get their average rank)."""
-    ra, rb = _ranks(np.asarray(a, dtype=np.float64)), _ranks(np.asarray(b, dtype=np.float64))
-    ra, rb = ra - ra.mean(), rb - rb.mean()
-    return float((ra * rb).sum() / np.sqrt((ra**2).sum() * (rb**2).sum()))
-
-
-def _ranks(x: np.ndarray) -> np.ndarray:
-    _, inverse, counts = np.unique(x, return_inverse=True, return_counts=True)
-    ends = np.cumsum(counts)
-    return (ends - (counts - 1) / 2.0)[inverse]
-
-
-def _cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return (a * b).sum(1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)
-
 
 @contextlib.contextmanager
 def _truncation_said_once() -> Iterator[None]:
     """Every backend encodes the same texts: the reference has said how many were truncated."""
-    from ..encoder import TRUNCATION_WARNING
-
     encoder_logger = logging.getLogger("frasi.encoder")
 
     def not_truncation(record: logging.LogRecord) -> bool:
@@ -99,7 +63,7 @@ def check_parity(
     *,
     stsb: Sequence[tuple[str, str, float]] | None = None,
     threads: int | None = None,
-    cache: Path | None = None,
+    cache_folder: Path | None = None,
 ) -> list[dict[str, Any]]:
     """Compare each backend with the torch float32 reference; one dict per backend, torch first.
 
@@ -112,12 +76,10 @@ def check_parity(
         stsb: optional (sentence 1, sentence 2, gold score) pairs for the STS check.
         threads: CPU threads of every backend.
     """
-    from ..encoder import Encoder
-
     names = list(backends) if backends is not None else list(BACKENDS)
     for name in names:
         backend_spec(name)
-    sample = validate_texts(list(texts) if texts is not None else list(SAMPLE_TEXTS))
+    sample = validate_texts(list(texts) if texts is not None else list(PROBE_TEXTS))
     pairs = _check_pairs(stsb) if stsb is not None else None
     sts_texts = sorted({t for a, b, _ in pairs for t in (a, b)}) if pairs else []
     gold = np.array([s for _, _, s in pairs]) if pairs else None
@@ -131,9 +93,9 @@ def check_parity(
         lookup = dict(zip(sts_texts, encoder.encode(sts_texts)))
         first = np.stack([lookup[a] for a, _, _ in pairs])
         second = np.stack([lookup[b] for _, b, _ in pairs])
-        return vectors, 100 * spearman(_cosine_rows(first, second), gold), seconds
+        return vectors, 100 * spearman(similarity_pairwise(first, second), gold), seconds
 
-    reference = Encoder.load(model, backend="torch", threads=threads, cache=cache)
+    reference = Encoder.load(model, backend="torch", threads=threads, cache_folder=cache_folder)
     ref_vectors, ref_sts, ref_seconds = measure(reference)
     rows = []
     for name in ["torch", *[n for n in names if n != "torch"]] if "torch" in names else names:
@@ -143,14 +105,14 @@ def check_parity(
             encoder, vectors, sts, seconds = reference, ref_vectors, ref_sts, ref_seconds
         else:
             try:
-                encoder = Encoder.load(model, backend=name, threads=threads, cache=cache)
+                encoder = Encoder.load(model, backend=name, threads=threads, cache_folder=cache_folder)
             except FrasiError as exc:
                 row.update(status="unavailable", error=str(exc))
                 rows.append(row)
                 continue
             with _truncation_said_once():
                 vectors, sts, seconds = measure(encoder)
-        cosine = _cosine_rows(vectors, ref_vectors)
+        cosine = similarity_pairwise(vectors, ref_vectors)
         worst = int(np.argmin(cosine))
         row.update(status="ok", mean_cosine=float(cosine.mean()), min_cosine=float(cosine[worst]),
                    worst_text=sample[worst], max_abs_diff=float(np.abs(vectors - ref_vectors).max()),

@@ -1,4 +1,4 @@
-"""What every training path shares: the work folder, resuming, freezing, progress, finishing.
+"""What every training recipe shares: the work folder, resuming, freezing, progress, finishing.
 
 A run that trains into ``OUT`` keeps its checkpoints in the sibling folder
 ``OUT.partial/`` (with the config it was started with). When training ends, the best
@@ -20,8 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from frasi._fs import atomic_dir, check_new_folder
 from frasi.errors import InputError, require
-from frasi.io import check_output_folder, write_json
+from frasi.io import write_json
+from frasi.progress import show_progress_default
 
 from .config import TrainConfig
 
@@ -55,16 +57,12 @@ class Run:
     resuming: bool
 
 
-def start(config: TrainConfig, output: str | Path, *, resume: bool, function: str,
-          architectures: tuple[str, ...], uses_trainer: bool = True) -> Run:
-    """Everything before the first slow step, in order: ``config.architecture`` is one that
-    ``function`` trains, the ``train`` extra is installed (``uses_trainer``), every data
-    file reads and checks, ``output`` can take the model, and the model resolves."""
+def start(config: TrainConfig, output: str | Path, *, resume: bool, uses_trainer: bool = True) -> Run:
+    """Everything before the first slow step, in order: the ``train`` extra is installed
+    (``uses_trainer``), every data file reads and checks, ``output`` can take the model, and
+    the model resolves."""
     from .data import load_training_data
 
-    if config.architecture not in architectures:
-        raise InputError(f"{function} trains {', '.join(architectures)}; the config says "
-                         f"{config.architecture!r}; use frasi.train.train() to dispatch on it")
     if uses_trainer:
         require_training(f"training a {config.architecture}")
     data = load_training_data(config)
@@ -76,17 +74,19 @@ def start(config: TrainConfig, output: str | Path, *, resume: bool, function: st
 
 
 def save_result(run: Run, trained: dict[str, Any], sizes: dict[str, int], *,
-                predict: Callable[[list[str], list[str]], np.ndarray], save: Callable[[Path], Any],
-                what: str) -> TrainResult:
+                predict: Callable[[list[str], list[str]], np.ndarray], save: Callable[[Path], Any], what: str,
+                dev_predictions: list[np.ndarray] | None = None) -> TrainResult:
     """Score the selected model on dev and test, write it (``save(folder)``) with
-    ``frasi_run.json`` atomically to the output folder, and remove the work folder."""
+    ``frasi_run.json`` atomically to the output folder, and remove the work folder.
+
+    ``dev_predictions`` (one array per dev file), when the selected model's dev evaluation
+    kept them, spare predicting dev again."""
     from frasi._hf import quiet_loading
-    from frasi.io import atomic_dir
 
     from .result import TrainResult
 
     config, data = run.config, run.data
-    dev = score_sets(predict, data.dev, seed=config.seed)
+    dev = score_sets(predict, data.dev, seed=config.seed, predicted=dev_predictions)
     test = score_sets(predict, data.test, seed=config.seed)
     with atomic_dir(run.target, what="trained model") as tmp:
         with quiet_loading():
@@ -109,7 +109,7 @@ def prepare_output(config: TrainConfig, output: str | Path, *, resume: bool,
 
     Resuming needs the config the run started with and, when given, the same ``data`` summary
     (file and training-pair hashes)."""
-    target = check_output_folder(Path(output).expanduser(), what="trained model")
+    target = check_new_folder(Path(output).expanduser(), what="trained model")
     work = work_folder(target)
     saved = work / _CONFIG_FILE
     if work.exists() and not resume:
@@ -160,10 +160,6 @@ def discard_unstarted(work: Path) -> None:
     started = {work / _CONFIG_FILE, work / _DATA_FILE}
     if work.is_dir() and not any(p.is_file() and p not in started for p in work.rglob("*")):
         shutil.rmtree(work, ignore_errors=True)
-
-
-def after_checkpoint(step: int) -> None:
-    """Called after each checkpoint is written (tests replace it to simulate an interrupt)."""
 
 
 def set_threads(config: TrainConfig) -> None:
@@ -239,8 +235,6 @@ class Progress:
     def __init__(self, total: int, initial: int = 0, desc: str = "training") -> None:
         from tqdm.auto import tqdm
 
-        from frasi.encoder import show_progress_default
-
         self.bar = tqdm(total=total, initial=initial, desc=desc, unit="step", disable=not show_progress_default(),
                         dynamic_ncols=True, leave=False)
         self.total, self.initial, self.every = total, initial, max(1, min(50, total // 20))
@@ -272,30 +266,22 @@ def timed() -> Iterator[dict[str, float]]:
         box["seconds"] = time.perf_counter() - start
 
 
-def dev_pool(dev: list[Any]) -> tuple[list[str], list[str], list[float]] | None:
-    """All dev pairs together, scores normalized to [0, 1] per file (None without dev files)."""
-    if not dev:
-        return None
-    s1 = [s for d in dev for s in d.sentences1]
-    s2 = [s for d in dev for s in d.sentences2]
-    scores = [float(x) for d in dev for x in d.normalized_scores()]
-    return s1, s2, scores
-
-
-def score_sets(predict, sets: list[Any], *, n_bootstrap: int = 1000, seed: int = 0) -> list[dict[str, Any]]:
-    """Spearman/Pearson (x100, bootstrap CIs) of ``predict(s1, s2)`` on each STSData of ``sets``."""
+def score_sets(predict, sets: list[Any], *, n_bootstrap: int = 1000, seed: int = 0,
+               predicted: list[np.ndarray] | None = None) -> list[dict[str, Any]]:
+    """Spearman/Pearson (x100, bootstrap CIs) of ``predict(s1, s2)`` on each STSData of ``sets``
+    (or of the given ``predicted`` scores, one array per set)."""
     from frasi.evaluate import sts_metrics
 
     results = []
-    for data in sets:
+    for i, data in enumerate(sets):
         start = time.perf_counter()
-        predicted = predict(list(data.sentences1), list(data.sentences2))
-        seconds = time.perf_counter() - start
-        metrics = sts_metrics(predicted, data.scores, genres=data.genres, n_bootstrap=n_bootstrap, seed=seed)
+        scores = predicted[i] if predicted is not None else predict(list(data.sentences1), list(data.sentences2))
+        seconds = None if predicted is not None else round(time.perf_counter() - start, 3)
+        metrics = sts_metrics(scores, data.scores, genres=data.genres, n_bootstrap=n_bootstrap, seed=seed)
         results.append({"source": data.source, "sha256": data.sha256, "n": len(data),
                         "spearman": metrics["metrics"]["spearman"], "pearson": metrics["metrics"]["pearson"],
                         "ci": metrics["ci"], "by_genre": metrics["by_genre"],
-                        "predict_seconds": round(seconds, 3), "predicted": [round(float(x), 6) for x in predicted]})
+                        "predict_seconds": seconds, "predicted": [round(float(x), 6) for x in scores]})
     return results
 
 

@@ -1,4 +1,4 @@
-"""Training the pair architectures (regression / siamese / cross-attention) with a small torch loop.
+"""The pair-model recipe: regression / siamese / cross-attention trained with a small torch loop.
 
 Why not sentence-transformers' trainer here: it checkpoints and restores only the
 SentenceTransformer, while these models keep a head next to the encoder, so the head
@@ -20,47 +20,56 @@ from __future__ import annotations
 import json
 import logging
 import math
-import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from . import _run
+from frasi._fs import atomic_dir
+
+from . import run as runs
 from .config import TrainConfig
 from .data import TrainingData
-from .result import TrainResult
 
 logger = logging.getLogger(__name__)
 
-def train_architecture(config: TrainConfig, output: str | Path, *, resume: bool = False) -> TrainResult:
-    """Train one of the seed's architectures (``config.architecture``); write it and ``frasi_run.json``."""
-    from .config import HEAD_ARCHITECTURES
+class PairModel:
+    """A PairRegressor (regression, siamese or cross-attention) trained by the loop below."""
 
-    run = _run.start(config, output, resume=resume, function="train_architecture",
-                     architectures=HEAD_ARCHITECTURES, uses_trainer=False)
+    def __init__(self, run: runs.Run) -> None:
+        import torch
 
-    import torch
+        from frasi.encoder import Encoder
 
-    from frasi.encoder import Encoder
+        from .architectures import PairRegressor
 
-    from .architectures import PairRegressor
+        config = run.config
+        encoder = Encoder.load(config.model, backend="torch")
+        if config.max_seq_length is not None:
+            encoder.model.max_seq_length = config.max_seq_length
+        torch.manual_seed(config.seed)  # the head's initialisation
+        self.model = PairRegressor(encoder.model, config.architecture,
+                                   prompt=encoder.resolve_prompt(prompt=config.prompt))
+        runs.freeze(self.model.transformer, config)
+        self.sizes = {"parameters": sum(p.numel() for p in self.model.parameters()),
+                      "trainable_parameters": sum(p.numel() for p in self.model.parameters() if p.requires_grad)}
+        self.what = f"{config.architecture} model"
+        self.batch_size = max(config.batch_size, 32)
 
-    encoder = Encoder.load(config.model)
-    if config.max_seq_length is not None:
-        encoder.model.max_seq_length = config.max_seq_length
-    torch.manual_seed(config.seed)  # the head's initialisation
-    model = PairRegressor(encoder.model, config.architecture, prompt=encoder.resolve_prompt(prompt=config.prompt))
-    _run.freeze(model.transformer, config)
-    sizes = {"parameters": sum(p.numel() for p in model.parameters()),
-             "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad)}
-    trained = fit(model, run.data, config, run.work, resuming=run.resuming)
+    def fit(self, run: runs.Run, evaluator: Any, callbacks: Sequence[Any]) -> dict[str, Any]:
+        return fit(self.model, run.data, run.config, run.work, resuming=run.resuming, evaluator=evaluator,
+                   callbacks=callbacks)
 
-    def predict(s1: list[str], s2: list[str]) -> np.ndarray:
-        return model.predict(s1, s2, batch_size=max(config.batch_size, 32))
+    def predict(self, sentences1: list[str], sentences2: list[str]) -> np.ndarray:
+        return self.model.predict(sentences1, sentences2, batch_size=self.batch_size, show_progress=False)
 
-    return _run.save_result(run, trained, sizes, predict=predict, save=model.save,
-                            what=f"{config.architecture} model")
+    def save(self, folder: Path) -> None:
+        self.model.save(folder)
+
+
+def build(run: runs.Run) -> PairModel:
+    return PairModel(run)
 
 
 # ---------------------------------------------------------------------------- the loop
@@ -75,17 +84,10 @@ def _save_state(model: Any, folder: Path, extra: dict[str, Any] | None = None) -
     import torch
     from safetensors.torch import save_file
 
-    tmp = folder.with_name(folder.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    save_file({k: v.detach().contiguous() for k, v in _trainable(model).items()}, str(tmp / "model.safetensors"))
-    if extra is not None:
-        torch.save(extra, tmp / "training_state.pt")
-    old = folder.with_name(folder.name + ".old")
-    if folder.exists():
-        folder.rename(old)
-    tmp.rename(folder)
-    shutil.rmtree(old, ignore_errors=True)
+    with atomic_dir(folder, what="checkpoint", replace=True) as tmp:
+        save_file({k: v.detach().contiguous() for k, v in _trainable(model).items()}, str(tmp / "model.safetensors"))
+        if extra is not None:
+            torch.save(extra, tmp / "training_state.pt")
 
 
 def _load_weights(model: Any, folder: Path) -> None:
@@ -95,22 +97,13 @@ def _load_weights(model: Any, folder: Path) -> None:
 
 
 def _optimizer(model: Any, config: TrainConfig) -> Any:
-    return _run.adamw(_trainable(model).items(), config, is_head=lambda name: name.startswith("head."))
+    return runs.adamw(_trainable(model).items(), config, is_head=lambda name: name.startswith("head."))
 
 
-def _dev_scores(model: Any, dev: tuple[list[str], list[str], list[float]],
-               batch_size: int) -> dict[str, float | None]:
-    """Dev Spearman and Pearson in [-1, 1]; None where undefined (constant predictions)."""
-    from frasi.evaluate import sts_metrics
-
-    predicted = model.predict(dev[0], dev[1], batch_size=batch_size, show_progress=False)
-    metrics = sts_metrics(predicted, dev[2], n_bootstrap=0)["metrics"]
-    return {f"eval_dev_{name}": None if metrics[name] is None else metrics[name] / 100
-            for name in ("spearman", "pearson")}
-
-
-def fit(model: Any, data: TrainingData, config: TrainConfig, work: Path, *, resuming: bool) -> dict[str, Any]:
-    """Train ``model`` in place; on return it holds the best dev state. Returns steps, timing and history."""
+def fit(model: Any, data: TrainingData, config: TrainConfig, work: Path, *, resuming: bool, evaluator: Any = None,
+        callbacks: Sequence[Any] = ()) -> dict[str, Any]:
+    """Train ``model`` in place; on return it holds the best dev state (``evaluator`` scores dev). Returns steps,
+    timing and history; ``callbacks`` are told of each checkpoint."""
     import torch
     import transformers
 
@@ -119,12 +112,11 @@ def fit(model: Any, data: TrainingData, config: TrainConfig, work: Path, *, resu
     targets = torch.tensor(data.train.targets, dtype=torch.float32)
     n = len(s1)
     per_epoch = math.ceil(n / config.batch_size)
-    total = _run.total_steps(config, n)
+    total = runs.total_steps(config, n)
     optimizer = _optimizer(model, config)
     scheduler = transformers.get_scheduler(config.scheduler, optimizer,
-                                           num_warmup_steps=_run.warmup_steps(config, total),
+                                           num_warmup_steps=runs.warmup_steps(config, total),
                                            num_training_steps=total)
-    dev = _run.dev_pool(data.dev)
     state: dict[str, Any] = {"step": 0, "best_metric": None, "best_step": None, "bad_evals": 0, "history": []}
     last, best = work / "last", work / "best"
     resumed_from = None
@@ -138,12 +130,12 @@ def fit(model: Any, data: TrainingData, config: TrainConfig, work: Path, *, resu
         resumed_from = state["step"]
         logger.info("resuming from step %d of %d", resumed_from, total)
 
-    every = _run.log_every(config, total)
-    progress = _run.Progress(total, state["step"])
+    every = runs.log_every(config, total)
+    progress = runs.Progress(total, state["step"])
     running: list[float] = []
     model.train()
     stop = state["step"] >= total
-    with _run.timed() as clock:
+    with runs.timed() as clock:
         while not stop:
             epoch = state["step"] // per_epoch
             order = torch.randperm(n, generator=torch.Generator().manual_seed(config.seed + epoch))
@@ -167,13 +159,15 @@ def fit(model: Any, data: TrainingData, config: TrainConfig, work: Path, *, resu
                                              "epoch": round(step / per_epoch, 6), "step": step})
                 epoch_end = b == per_epoch - 1
                 if (config.eval_steps and step % config.eval_steps == 0) or epoch_end or step >= total:
-                    stop = _evaluate_and_checkpoint(model, config, dev, state, optimizer, scheduler, best, last,
-                                                    per_epoch)
+                    stop = _evaluate_and_checkpoint(model, config, evaluator, state, optimizer, scheduler, best,
+                                                    last, per_epoch)
+                    for callback in callbacks:
+                        callback.on_checkpoint(step)
                 if stop or step >= total:
                     stop = True
                     break
     progress.close()
-    if dev is not None and best.is_dir():
+    if evaluator is not None and best.is_dir():
         _load_weights(model, best)
     model.eval()
     return {"global_step": state["step"], "epochs_done": round(state["step"] / per_epoch, 6),
@@ -185,15 +179,15 @@ def _percent(value: float | None) -> str:
     return "undefined" if value is None else f"{100 * value:.2f}"
 
 
-def _evaluate_and_checkpoint(model: Any, config: TrainConfig, dev: Any, state: dict[str, Any], optimizer: Any,
-                             scheduler: Any, best: Path, last: Path, per_epoch: int) -> bool:
+def _evaluate_and_checkpoint(model: Any, config: TrainConfig, evaluator: Any, state: dict[str, Any],
+                             optimizer: Any, scheduler: Any, best: Path, last: Path, per_epoch: int) -> bool:
     """Score dev, keep the best state, write the checkpoint; return whether to stop early."""
     import torch
 
     step = state["step"]
     stop = False
-    if dev is not None:
-        scores = _dev_scores(model, dev, max(config.batch_size, 32))
+    if evaluator is not None:
+        scores = {f"eval_{k}": None if math.isnan(v) else v for k, v in evaluator(model, steps=step).items()}
         model.train()
         state["history"].append({**{k: None if v is None else round(v, 6) for k, v in scores.items()},
                                  "epoch": round(step / per_epoch, 6), "step": step})
@@ -213,5 +207,4 @@ def _evaluate_and_checkpoint(model: Any, config: TrainConfig, dev: Any, state: d
                 stop = True
     _save_state(model, last, {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                               "rng": torch.get_rng_state(), "state": json.loads(json.dumps(state))})
-    _run.after_checkpoint(step)
     return stop

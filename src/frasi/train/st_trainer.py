@@ -13,21 +13,21 @@ import contextlib
 import logging
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import _run
+from . import run as runs
 from .config import TrainConfig
 
 logger = logging.getLogger(__name__)
 
 
-def training_arguments(args_cls: type, run_: _run.Run, *, metric: str | None, **extra: Any) -> Any:
+def training_arguments(args_cls: type, run_: runs.Run, *, metric: str | None, **extra: Any) -> Any:
     """The trainer's arguments from the run's config: checkpoints in ``work/checkpoints``, select on ``metric``."""
     config, work = run_.config, run_.work
     every = config.eval_steps
-    total = _run.total_steps(config, len(run_.data.train))
+    total = runs.total_steps(config, len(run_.data.train))
     strategy = "steps" if every else "epoch"
     evaluate = metric is not None
     return args_cls(
@@ -37,7 +37,7 @@ def training_arguments(args_cls: type, run_: _run.Run, *, metric: str | None, **
         per_device_train_batch_size=config.batch_size,
         per_device_eval_batch_size=max(config.batch_size, 32),
         learning_rate=config.learning_rate,
-        warmup_steps=_run.warmup_steps(config, total),
+        warmup_steps=runs.warmup_steps(config, total),
         lr_scheduler_type=config.scheduler,
         weight_decay=config.weight_decay,
         seed=config.seed,
@@ -50,7 +50,7 @@ def training_arguments(args_cls: type, run_: _run.Run, *, metric: str | None, **
         load_best_model_at_end=evaluate,
         metric_for_best_model=metric,
         greater_is_better=True if evaluate else None,
-        logging_steps=_run.log_every(config, total),
+        logging_steps=runs.log_every(config, total),
         report_to="none",
         disable_tqdm=True,
         use_cpu=True,
@@ -60,17 +60,17 @@ def training_arguments(args_cls: type, run_: _run.Run, *, metric: str | None, **
     )
 
 
-def frasi_callbacks(config: TrainConfig, *, evaluate: bool) -> list[Any]:
+def frasi_callbacks(config: TrainConfig, *, evaluate: bool, listeners: Sequence[Any] = ()) -> list[Any]:
     from transformers import EarlyStoppingCallback, TrainerCallback
 
     class FrasiCallback(TrainerCallback):
         """Progress bar with loss and ETA, dev scores in the log, an evaluation at each epoch end."""
 
-        progress: _run.Progress | None = None
+        progress: runs.Progress | None = None
         loss: float | None = None
 
         def on_train_begin(self, args, state, control, **kwargs):
-            self.progress = _run.Progress(state.max_steps, state.global_step)
+            self.progress = runs.Progress(state.max_steps, state.global_step)
 
         def on_step_end(self, args, state, control, **kwargs):
             if self.progress is not None:
@@ -93,7 +93,8 @@ def frasi_callbacks(config: TrainConfig, *, evaluate: bool) -> list[Any]:
                 logger.info("step %d (epoch %.2f): dev %s", state.global_step, state.epoch or 0, shown)
 
         def on_save(self, args, state, control, **kwargs):
-            _run.after_checkpoint(state.global_step)
+            for listener in listeners:
+                listener.on_checkpoint(state.global_step)
 
         def on_train_end(self, args, state, control, **kwargs):
             if self.progress is not None:
@@ -141,11 +142,13 @@ def quiet_class(trainer_cls: type) -> type:
     return type(trainer_cls.__name__, (trainer_cls,), {"add_model_card_callback": lambda self, defaults: None})
 
 
-def fit(trainer_cls: type, run_: _run.Run, *, evaluator: Any, **trainer_kwargs: Any) -> dict[str, Any]:
+def fit(trainer_cls: type, run_: runs.Run, *, evaluator: Any, callbacks: Sequence[Any] = (),
+        **trainer_kwargs: Any) -> dict[str, Any]:
     """Build ``trainer_cls`` (quiet, with frasi's callbacks) and train; see :func:`run`."""
     with quiet_libraries():
         trainer = quiet_class(trainer_cls)(
-            evaluator=evaluator, callbacks=frasi_callbacks(run_.config, evaluate=evaluator is not None),
+            evaluator=evaluator,
+            callbacks=frasi_callbacks(run_.config, evaluate=evaluator is not None, listeners=callbacks),
             **trainer_kwargs)
     return run(trainer, run_.work, resuming=run_.resuming)
 
@@ -160,7 +163,7 @@ def run(trainer: Any, work: Path, *, resuming: bool) -> dict[str, Any]:
         checkpoint = get_last_checkpoint(str(work / "checkpoints"))
     if checkpoint:
         logger.info("resuming from %s", checkpoint)
-    with quiet_libraries(), _run.timed() as clock:
+    with quiet_libraries(), runs.timed() as clock:
         output = trainer.train(resume_from_checkpoint=checkpoint)
     state = trainer.state
     best = state.best_model_checkpoint
