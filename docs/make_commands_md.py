@@ -28,15 +28,15 @@ SECTIONS: list[tuple[str, str, list[list[str]]]] = [
         ["frasi", "tokenize", "Dov'è la biblioteca comunale?", "--model", "all-MiniLM-L6-v2"],
         ["frasi", "tokenize", "Where is the public library?", "--prompt", "", "--json"],
     ]),
-    ("frasi embed", "Embeddings to .npy, .parquet (text + vector) or .jsonl, with a summary line "
-     "(count, dimension, seconds, texts per second, truncated texts).", [
+    ("frasi embed", "Embeddings to .npy, .parquet (text + vector; needs `pip install 'frasi[parquet]'`) or .jsonl, "
+     "with a summary line (count, dimension, seconds, texts per second, truncated texts).", [
         ["frasi", "embed", "--file", "noticias_es.txt", "--output", "{tmp}/noticias.npy"],
         ["frasi", "embed", "--file", "frasi_it.csv", "--column", "testo", "--output", "{tmp}/frasi.parquet"],
         ["frasi", "embed", "The cat sleeps.", "Il gatto dorme.", "--precision", "ubinary", "--output",
          "{tmp}/cats.jsonl"],
     ]),
     ("frasi similarity", "One query ranked against many texts, or the full matrix of a set "
-     "(with an optional heatmap PNG).", [
+     "(with an optional heatmap PNG; needs `pip install 'frasi[plot]'`).", [
         ["frasi", "similarity", "--file", "noticias_es.txt", "--query",
          "¿Sube el salario mínimo?", "--top-k", "4"],
         ["frasi", "similarity", "Il treno è in ritardo", "Il Frecciarossa delle 8 è in ritardo di venti minuti.",

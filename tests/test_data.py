@@ -331,9 +331,9 @@ def test_umsab_folder_and_text_file(tmp_path):
 def test_umsab_decode_escapes(tmp_path):
     data = read_classification(umsab_folder(tmp_path), split="val", decode_escapes=True)
     assert data.texts[0].startswith("Disappointed the Knicks vs Nets game got canceled tonight, but I\u2019m even")
-    from frasi.data import _decode_escapes
+    from frasi.data.labelled import decode_unicode_escapes
 
-    assert _decode_escapes("a\\ud83d\\ude00b \\ud800 \\u00e9") == "a\U0001f600b \\ud800 \u00e9"
+    assert decode_unicode_escapes("a\\ud83d\\ude00b \\ud800 \\u00e9") == "a\U0001f600b \\ud800 \u00e9"
 
 
 def test_two_files_crlf_and_trailing_newlines(tmp_path):

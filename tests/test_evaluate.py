@@ -9,15 +9,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from frasi.bootstrap import Ties, correlations, resample_counts
 from frasi.data import STSData
 from frasi.errors import InputError
-from frasi.evaluate import (
-    _correlations,
-    _resample_counts,
-    _Ties,
-    evaluate_sts,
-    sts_metrics,
-)
+from frasi.evaluate import evaluate_sts, sts_metrics
 from frasi.metrics import classification_metrics
 from frasi.similarity import PAIR_METRICS
 from frasi.similarity import similarity_pairwise as paired_scores
@@ -94,10 +89,10 @@ def test_bootstrap_resamples_are_exact():
     rng = np.random.default_rng(3)
     gold = np.round(rng.uniform(0, 5, 60))  # heavy ties
     predicted = {"a": np.round(gold + rng.normal(0, 1, 60)), "b": gold + rng.normal(0, 1, 60)}
-    counts = _resample_counts(np.random.default_rng(0), 60, 8)
+    counts = resample_counts(np.random.default_rng(0), 60, 8)
     assert counts.shape == (60, 8) and (counts.sum(axis=0) == 60).all()
-    ties = {name: _Ties(x) for name, x in predicted.items()}
-    result = _correlations(predicted, ties, gold, _Ties(gold), counts)
+    ties = {name: Ties(x) for name, x in predicted.items()}
+    result = correlations(predicted, ties, gold, Ties(gold), counts)
     for name, x in predicted.items():
         for j in range(8):
             idx = np.repeat(np.arange(60), counts[:, j].astype(int))

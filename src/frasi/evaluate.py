@@ -1,4 +1,4 @@
-"""Evaluation metrics with a disclosed protocol: STS correlations and classification scores.
+"""STS evaluation with a disclosed protocol: correlations with gold scores and bootstrap intervals.
 
 STS (:func:`sts_metrics`, :func:`evaluate_sts`). Spearman and Pearson correlations between
 predicted similarities and gold scores, x100, named as sentence-transformers'
@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .bootstrap import Ties, bootstrap, correlations, interval
 from .errors import InputError
 from .similarity import PAIR_METRICS, similarity_pairwise
 
@@ -53,7 +54,6 @@ logger = logging.getLogger(__name__)
 
 BOOTSTRAP_METHOD = ("percentile bootstrap over pairs (resampled with replacement, the same resamples for every "
                     "similarity function); Spearman recomputed with average ranks within each resample")
-_BLOCK_ELEMENTS = 2_000_000  # resamples x pairs held in memory at once
 
 
 # ---------------------------------------------------------------------------- correlations
@@ -73,127 +73,6 @@ def _vector(values: Any, name: str) -> np.ndarray:
     return arr
 
 
-# Bootstrap weights are held as (n, r): n pairs by r resamples, so that gathering pairs
-# and summing them by group work on whole contiguous rows.
-
-
-class _Ties:
-    """The tie structure of one variable: its items sorted, grouped by equal value."""
-
-    def __init__(self, values: np.ndarray) -> None:
-        self.order = np.argsort(values, kind="stable")
-        ordered = values[self.order]
-        new_group = np.r_[True, ordered[1:] != ordered[:-1]]
-        self.starts = np.flatnonzero(new_group)
-        self.group = np.empty(len(values), dtype=np.intp)
-        self.group[self.order] = np.cumsum(new_group) - 1
-
-    def sum_by_group(self, per_item: np.ndarray) -> np.ndarray:
-        """(n, r) values per item -> (groups, r) sums over the items of each group."""
-        gathered = per_item[self.order]
-        if len(self.starts) == len(self.order):  # no ties: every group is one item
-            return gathered
-        return np.add.reduceat(gathered, self.starts, axis=0)
-
-    def midranks(self, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(group sizes, average ranks) per resample: both (groups, r).
-
-        ``weights`` (n, r) says how often each item is drawn; the items of a group share
-        the mean of the ranks they occupy in the resample.
-        """
-        sizes = self.sum_by_group(weights)
-        return sizes, _cumsum_rows(sizes) - (sizes - 1.0) / 2.0
-
-
-def _cumsum_rows(a: np.ndarray) -> np.ndarray:
-    """``np.cumsum(a, axis=0)`` for a C-ordered 2-D array, adding whole rows (about 10x faster)."""
-    out = np.empty_like(a)
-    out[0] = a[0]
-    for i in range(1, len(a)):
-        np.add(out[i - 1], a[i], out=out[i])
-    return out
-
-
-def _pearson_weighted(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Pearson r of x and y (n,) for each resample column of weights w (n, r); NaN where a side is constant."""
-    xc, yc = x - x.mean(), y - y.mean()  # centred once, for accuracy
-    total = w.sum(axis=0)
-    sx, sy = xc @ w, yc @ w
-    xx, yy = (xc * xc) @ w, (yc * yc) @ w
-    sxx, syy = xx - sx * sx / total, yy - sy * sy / total
-    sxy = (xc * yc) @ w - sx * sy / total
-    ok = (sxx > 1e-12 * xx) & (syy > 1e-12 * yy)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r = sxy / np.sqrt(sxx * syy)
-    return np.where(ok, np.clip(r, -1.0, 1.0), np.nan)
-
-
-class _GoldRanks:
-    """Per-resample ranks of the gold scores, computed once and shared by every prediction."""
-
-    def __init__(self, ties: _Ties, w: np.ndarray) -> None:
-        sizes, mid = ties.midranks(w)
-        self.w = w
-        self.total = w.sum(axis=0)
-        self.weighted = w * mid[ties.group]  # (n, r): weight x gold rank of each item
-        mean = (self.total + 1.0) / 2.0
-        self.syy = (sizes * mid * mid).sum(axis=0) - self.total * mean * mean
-
-
-def _spearman_weighted(x_ties: _Ties, gold: _GoldRanks) -> np.ndarray:
-    """Spearman rho for each resample: Pearson on the average ranks within the resample.
-
-    Works in the groups of equal x: sum(w r_x^2) = sum(size mid^2), and the cross term
-    sum(w r_x r_y) = sum over x-groups of mid_x times the group's sum of w r_y.
-    """
-    sizes, mid = x_ties.midranks(gold.w)
-    mean = (gold.total + 1.0) / 2.0
-    sxx = (sizes * mid * mid).sum(axis=0) - gold.total * mean * mean
-    sxy = (mid * x_ties.sum_by_group(gold.weighted)).sum(axis=0) - gold.total * mean * mean
-    floor = 1e-6 * gold.total * gold.total  # a non-constant resample has sxx >= n (n - 1) / 4
-    ok = (sxx > floor) & (gold.syy > floor)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r = sxy / np.sqrt(sxx * gold.syy)
-    return np.where(ok, np.clip(r, -1.0, 1.0), np.nan)
-
-
-def _correlations(predicted: dict[str, np.ndarray], ties: dict[str, _Ties], gold: np.ndarray,
-                  gold_ties: _Ties, w: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """{name: (pearson, spearman)} for each column of weights ``w`` (n, r): one resample per column."""
-    ranks = _GoldRanks(gold_ties, w)
-    return {name: (_pearson_weighted(x, gold, w), _spearman_weighted(ties[name], ranks))
-            for name, x in predicted.items()}
-
-
-def _resample_counts(rng: np.random.Generator, n: int, r: int) -> np.ndarray:
-    """(n, r) float64: how often pair i is drawn in resample j, for r resamples of n pairs each."""
-    idx = rng.integers(0, n, size=(r, n))
-    counts = np.bincount((idx + (np.arange(r) * n)[:, None]).ravel(), minlength=r * n).reshape(r, n)
-    return np.ascontiguousarray(counts.T, dtype=np.float64)
-
-
-def _bootstrap(predicted: dict[str, np.ndarray], ties: dict[str, _Ties], gold: np.ndarray, gold_ties: _Ties,
-               n_bootstrap: int, rng: np.random.Generator) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    n = len(gold)
-    block = max(1, _BLOCK_ELEMENTS // n)
-    parts: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {name: [] for name in predicted}
-    for start in range(0, n_bootstrap, block):
-        w = _resample_counts(rng, n, min(block, n_bootstrap - start))
-        for name, pair in _correlations(predicted, ties, gold, gold_ties, w).items():
-            parts[name].append(pair)
-    return {name: (np.concatenate([p for p, _ in blocks]), np.concatenate([s for _, s in blocks]))
-            for name, blocks in parts.items()}
-
-
-def _interval(samples: np.ndarray, confidence: float) -> tuple[list[float] | None, int]:
-    kept = samples[np.isfinite(samples)]
-    dropped = int(len(samples) - len(kept))
-    if len(kept) == 0:
-        return None, dropped
-    lo, hi = np.percentile(kept, [50.0 * (1.0 - confidence), 50.0 * (1.0 + confidence)])
-    return [float(lo) * 100.0, float(hi) * 100.0], dropped
-
-
 def _key(kind: str, name: str) -> str:
     return f"{kind}_{name}" if name else kind
 
@@ -203,10 +82,10 @@ def _scores_block(predicted: dict[str, np.ndarray], gold: np.ndarray, n_bootstra
     metrics: dict[str, float | None] = {}
     ci: dict[str, list[float] | None] = {}
     undefined_resamples: dict[str, int] = {}
-    ties = {name: _Ties(x) for name, x in predicted.items()}
-    gold_ties = _Ties(gold)
-    full = _correlations(predicted, ties, gold, gold_ties, np.ones((len(gold), 1)))
-    boot = _bootstrap(predicted, ties, gold, gold_ties, n_bootstrap, rng) if n_bootstrap else {}
+    ties = {name: Ties(x) for name, x in predicted.items()}
+    gold_ties = Ties(gold)
+    full = correlations(predicted, ties, gold, gold_ties, np.ones((len(gold), 1)))
+    boot = bootstrap(predicted, ties, gold, gold_ties, n_bootstrap, rng) if n_bootstrap else {}
     for name in predicted:
         points = (float(full[name][0][0]), float(full[name][1][0]))
         if math.isnan(points[1]):
@@ -216,7 +95,7 @@ def _scores_block(predicted: dict[str, np.ndarray], gold: np.ndarray, n_bootstra
             key = _key(kind, name)
             metrics[key] = None if math.isnan(points[i]) else points[i] * 100.0
             if n_bootstrap:
-                ci[key], dropped = _interval(boot[name][i], confidence)
+                ci[key], dropped = interval(boot[name][i], confidence)
                 if dropped:
                     undefined_resamples[key] = dropped
     worst = max(undefined_resamples.values(), default=0)

@@ -1,4 +1,4 @@
-"""Runtimes behind :class:`frasi.Encoder`: one contract, a registry and a parity check.
+"""Runtimes behind :class:`frasi.Encoder`: one contract (:class:`Runtime`) and a registry of backends.
 
     torch          sentence-transformers on PyTorch, float32: the reference
     onnx           ONNX Runtime, float32, fused graph (attention, LayerNorm, GELU);
@@ -97,6 +97,9 @@ class BackendSpec:
     description: str
     # settings the export is made and run with beyond its format; an export made with others is stale
     recipe: dict[str, Any] | None = field(default=None, hash=False)
+    # batch only texts of equal token length: padding moves int8 activations across rounding steps, so
+    # without it a text's vector would depend on the other texts of its batch
+    equal_length_batches: bool = False
 
 
 BACKENDS: dict[str, BackendSpec] = {
@@ -113,7 +116,7 @@ BACKENDS: dict[str, BackendSpec] = {
         BackendSpec("openvino-int8", "openvino", "int8", "openvino", "openvino", False,
                     "OpenVINO, int8 weights, activations int8 per group of 128 at run time",
                     # group size chosen on STSb dev (benchmarks/openvino_int8.py)
-                    recipe={"weights": "int8_asym", "activation_group_size": 128}),
+                    recipe={"weights": "int8_asym", "activation_group_size": 128}, equal_length_batches=True),
     )
 }
 DEFAULT_BACKEND = "torch"
