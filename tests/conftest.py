@@ -103,9 +103,18 @@ def frasi_cache(tmp_path_factory) -> Path:
 
 @pytest.fixture(autouse=True)
 def _private_frasi_cache(tmp_path_factory, monkeypatch) -> Path:
-    """Every test gets its own empty cache, so no test reads or writes ~/.cache/frasi."""
+    """Every test gets its own empty cache and no user config, so no test reads or writes ~/.cache/frasi or
+    ~/.config/frasi.
+
+    Tests run on the torch backend unless they ask for another (FRASI_BACKEND=torch): with a private cache per
+    test, the default backend ``auto`` would export every model again in every test. The tests of ``auto``
+    (tests/test_fast_default.py) remove the variable."""
     cache = tmp_path_factory.mktemp("cache")
     monkeypatch.setenv("FRASI_CACHE", str(cache))
+    monkeypatch.setenv("FRASI_CONFIG", str(cache / "no-config.toml"))
+    monkeypatch.setenv("FRASI_BACKEND", "torch")
+    for name in ("FRASI_MODEL", "FRASI_THREADS"):
+        monkeypatch.delenv(name, raising=False)
     return cache
 
 
@@ -116,7 +125,7 @@ def _private_frasi_cache(tmp_path_factory, monkeypatch) -> Path:
 def minilm():
     from frasi import Encoder
 
-    return Encoder.load("all-MiniLM-L6-v2")
+    return Encoder.load("all-MiniLM-L6-v2", backend="torch")
 
 
 @pytest.fixture(scope="session")
@@ -131,4 +140,4 @@ def e5_dir(frasi_cache) -> Path:
 def e5(e5_dir):
     from frasi import Encoder
 
-    return Encoder.load(e5_dir)
+    return Encoder.load(e5_dir, backend="torch")

@@ -23,7 +23,7 @@ TEXTS = ["hola mundo", "ciao mondo", "hello world", "el gato duerme", "il cane d
 
 @pytest.fixture(scope="module")
 def tiny(tiny_st_dir):
-    return Encoder.load(tiny_st_dir)
+    return Encoder.load(tiny_st_dir, backend="torch")
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ LABELS = ["greeting"] * len(GREETINGS) + ["animal"] * len(ANIMALS)
 
 @pytest.fixture(scope="module")
 def tiny(tiny_st_dir):
-    return Encoder.load(tiny_st_dir)
+    return Encoder.load(tiny_st_dir, backend="torch")
 
 
 @pytest.fixture(scope="module")

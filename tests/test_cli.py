@@ -29,7 +29,8 @@ from frasi.cli import main
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SUMMARY = re.compile(
-    r"^embedded (\d+) texts, dim (\d+) \((\w+)\), ([\d.]+) s, ([\d.]+) texts/s(, \d+ truncated)? -> (.+)$"
+    r"^embedded (\d+) texts, dim (\d+) \((\w+)\), ([\d.]+) s, ([\d.]+) texts/s(, \d+ truncated)? -> (.+); "
+    r"backend: (\S+)( \(.*\))?$"
 )
 
 
@@ -190,8 +191,8 @@ def test_embed_npy_with_summary_on_stderr(cli, tiny, outdir):
     assert len(result.err_lines) == 1
     match = SUMMARY.match(result.err_lines[0])
     assert match, result.err
-    count, dim, dtype, seconds, rate, truncated, output = match.groups()
-    assert (int(count), int(dim), dtype, output) == (4, 32, "float32", str(target))
+    count, dim, dtype, seconds, rate, truncated, output, backend, note = match.groups()
+    assert (int(count), int(dim), dtype, output, backend, note) == (4, 32, "float32", str(target), "torch", None)
     assert float(seconds) >= 0 and float(rate) > 0 and truncated is None
     assert sorted(os.listdir(outdir)) == ["emb.npy"]  # no temp file left
 

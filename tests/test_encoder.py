@@ -24,7 +24,7 @@ def word_text(n_words: int, seed: int = 0) -> str:
 
 @pytest.fixture(scope="module")
 def tiny(tiny_encoder_dir) -> Encoder:
-    return Encoder.load(tiny_encoder_dir)
+    return Encoder.load(tiny_encoder_dir, backend="torch")
 
 
 @pytest.fixture(scope="module")
@@ -175,8 +175,8 @@ def test_int8_without_a_range_to_scale_is_an_error(tiny):
 
 
 def test_load_checks_the_model_and_device_arguments(tiny_st_dir):
-    with pytest.raises(InputError, match="got NoneType"):
-        Encoder.load(None)
+    with pytest.raises(InputError, match="model must be a non-empty string, got 123"):
+        Encoder.load(123)  # None means the default model (frasi.settings)
     with pytest.raises(InputError, match="device must be 'cpu', 'cuda'"):
         Encoder.load(tiny_st_dir, device="gpu")
 

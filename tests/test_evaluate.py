@@ -234,7 +234,7 @@ def test_evaluate_sts_on_the_tiny_model(tiny_st_dir, tiny_sts):
     result = evaluate_sts(spy, tiny_sts, n_bootstrap=200, seed=3, batch_size=4, prompt="")
     (texts, kwargs), = spy.calls  # one call, each distinct sentence once
     assert sorted(texts) == sorted(set(tiny_sts.sentences1) | set(tiny_sts.sentences2)) and len(texts) == 16
-    assert kwargs == {"prompt_name": None, "prompt": "", "batch_size": 4, "show_progress": None}
+    assert kwargs == {"prompt_name": None, "prompt": "", "batch_size": 4, "show_progress": None, "cache": None}
 
     assert result["primary_metric"] == "spearman_cosine"
     assert set(result["metrics"]) == {f"{k}_{m}" for k in ("pearson", "spearman") for m in PAIR_METRICS}

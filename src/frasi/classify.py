@@ -380,11 +380,14 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, encoder: Encoder | str | None = None,
-             trust_pickle: bool = False) -> EmbeddingClassifier:
+             trust_pickle: bool = False, backend: str | None = None, threads: int | None = None,
+             cache: Any = None) -> EmbeddingClassifier:
         """Load a folder written by :meth:`save`.
 
         ``encoder`` overrides the stored encoder reference (e.g. a loaded Encoder, or the
         model's new folder); either way it must reproduce the stored probe embeddings.
+        ``backend`` and ``threads`` apply when the encoder is loaded here (as in
+        :meth:`Encoder.load`); ``cache`` is an EmbeddingCache for the texts' vectors.
         Non-linear heads are pickles: they load only with ``trust_pickle=True``.
         """
         folder = Path(path)
@@ -399,7 +402,9 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
             if encoder is None:
                 raise ModelLoadError(f"{folder} was trained on an encoder built in memory "
                                      f"({config['encoder']['name']!r}); pass encoder= (CLI: --model)")
-        clf = cls(encoder=encoder, head=head_name, **params)
+        if not isinstance(encoder, Encoder):
+            encoder = Encoder.load(encoder, backend=backend, threads=threads)
+        clf = cls(encoder=encoder, head=head_name, **params, cache=cache)
         classes = np.asarray(config["classes"])
         head = _load_head(folder, spec, config, classes, trust_pickle, clf)
         clf.head_ = head

@@ -43,7 +43,8 @@ import numpy as np
 from . import chunking
 from ._fs import atomic_dir
 from ._hf import quiet_loading, quiet_tokenizer
-from .backends import DEFAULT_BACKEND, Runtime, backend_spec, check_threads
+from .backends import AUTO, Runtime, backend_spec, check_threads
+from .backends.export import ModelNotExportable
 from .backends.torch_backend import TorchRuntime
 from .errors import FrasiError, InputError, ModelLoadError, check_choice
 from .fingerprint import HashMemo, VectorKey
@@ -51,7 +52,8 @@ from .io import validate_texts
 from .loading import check_device, load_sentence_transformer
 from .progress import show_progress_default
 from .quantize import Precision, check_calibration, check_precision, quantize
-from .sources import DEFAULT_MODEL, ResolvedModel, check_embedder, resolve
+from .settings import settings
+from .sources import ResolvedModel, check_embedder, resolve
 
 if TYPE_CHECKING:  # pragma: no cover
     from sentence_transformers import SentenceTransformer
@@ -113,27 +115,39 @@ class Encoder:
         self.source = source
         self.path = path  # the model folder on disk, when it came from one
         self._torch_model: SentenceTransformer | None = None
+        self.backend_note: str | None = None  # why the backend is not the one asked for (auto fell back to torch)
 
     # ------------------------------------------------------------------ loading
 
     @classmethod
-    def load(cls, name_or_path: str | os.PathLike[str] = DEFAULT_MODEL, *, backend: str = DEFAULT_BACKEND,
+    def load(cls, name_or_path: str | os.PathLike[str] | None = None, *, backend: str | None = None,
              threads: int | None = None, device: str = "cpu", cache_folder: str | os.PathLike[str] | None = None,
              fallback: str | None = None) -> Encoder:
-        """Load a model by folder, packaged name (default ``multilingual-e5-small``) or Hub id.
+        """Load a model by folder, packaged name or Hub id.
 
         Args:
-            backend: ``torch``, ``onnx``, ``onnx-int8``, ``openvino`` or ``openvino-int8``; see
-                :mod:`frasi.backends`. A runtime backend exports the model once into the cache.
-            threads: CPU threads for inference (default: every CPU this process may use;
-                for ``torch``, torch's own setting).
-            device: ``cpu``, or a torch device for the torch backend.
+            name_or_path: the model (default: ``FRASI_MODEL``, the config file, or ``multilingual-e5-small``;
+                see :mod:`frasi.settings`).
+            backend: ``auto`` (the default: ``openvino`` when the model can be exported, else ``torch``),
+                ``torch``, ``onnx``, ``onnx-int8``, ``openvino`` or ``openvino-int8``; see :mod:`frasi.backends`.
+                A runtime backend exports the model once into the cache. Default: ``FRASI_BACKEND``, the
+                config file, or ``auto``.
+            threads: CPU threads for inference (default: ``FRASI_THREADS``, the config file, or every CPU
+                this process may use; for ``torch``, torch's own setting).
+            device: ``cpu``, or a torch device for the torch backend (``auto`` then means torch).
             cache_folder: where packaged models are converted and exports kept (default
                 :func:`frasi.sources.cache_dir`).
-            fallback: a backend to load instead when ``backend`` cannot load (runtime not
-                installed, export failed), with a warning; by default such a failure raises.
+            fallback: a backend to load instead when ``backend`` cannot load (runtime not installed,
+                export failed), with a warning; by default such a failure raises. ``auto`` always falls
+                back to torch, and says why in ``backend_note``.
         """
-        spec = backend_spec(backend)
+        chosen = settings(model=name_or_path, backend=backend, threads=threads)
+        name_or_path, backend, threads = (chosen[n].value for n in ("model", "backend", "threads"))
+        try:
+            spec = backend_spec(backend)
+        except InputError as exc:
+            source = chosen["backend"].source
+            raise InputError(f"{exc} (from {source})" if source not in ("flag", "built-in") else str(exc)) from None
         if fallback is not None:
             backend_spec(fallback)
         if threads is not None:
@@ -141,6 +155,11 @@ class Encoder:
         folder = Path(cache_folder).expanduser() if cache_folder is not None else None
         resolved = resolve(name_or_path, cache_folder=folder)
         check_embedder(resolved)
+        if backend == AUTO:
+            if device != "cpu":
+                spec = backend_spec("torch")
+            elif fallback is None:
+                fallback = "torch"
         if spec.name == "torch":
             check_device(device)
             model = load_sentence_transformer(resolved, device)
@@ -156,9 +175,13 @@ class Encoder:
         except FrasiError as exc:
             if fallback is None or fallback == spec.name:
                 raise
-            logger.warning("the %s backend is unavailable (%s); falling back to %s", spec.name, exc, fallback)
-            return cls.load(resolved.path if resolved.source == "local" else name_or_path, backend=fallback,
-                            threads=threads, device=device, cache_folder=cache_folder)
+            note = f"{spec.name} unavailable: {exc}"
+            (logger.info if backend == AUTO and isinstance(exc, ModelNotExportable) else logger.warning)(
+                "running %s on %s (%s)", resolved.name, fallback, note)
+            encoder = cls.load(resolved.path if resolved.source == "local" else name_or_path, backend=fallback,
+                               threads=threads, device=device, cache_folder=cache_folder)
+            encoder.backend_note = note
+            return encoder
         return cls(runtime, name=resolved.name, source=resolved.source, path=resolved.path)
 
     # ------------------------------------------------------------------ properties

@@ -38,10 +38,12 @@ class MissingExtraError(FrasiError, ImportError):
     """An optional dependency is missing; the message names the extra to install."""
 
     def __init__(self, package: str, extra: str, purpose: str) -> None:
-        super().__init__(
-            f"{purpose} needs the optional package {package!r}, which is not installed; "
-            f"install it with: pip install 'frasi[{extra}]'"
-        )
+        if extra:
+            super().__init__(f"{purpose} needs the optional package {package!r}, which is not installed; "
+                             f"install it with: pip install 'frasi[{extra}]'")
+        else:  # a dependency of frasi itself, removed or broken since
+            super().__init__(f"{purpose} needs the package {package!r}, a dependency of frasi that is not "
+                             "installed; reinstall frasi")
         self.package = package
         self.extra = extra
 
@@ -54,6 +56,24 @@ def require(module: str, *, extra: str, purpose: str):
         return importlib.import_module(module)
     except ImportError as exc:
         raise MissingExtraError(module.split(".")[0], extra, purpose) from exc
+
+
+def require_installed(module: str, *, extra: str, purpose: str) -> None:
+    """Raise MissingExtraError unless ``module`` is installed, without importing it (an import can take a
+    tenth of a second that a command may not need yet)."""
+    import importlib.util
+    import sys
+
+    if module in sys.modules:
+        if sys.modules[module] is None:  # imports of it are blocked
+            raise MissingExtraError(module.split(".")[0], extra, purpose)
+        return
+    try:
+        found = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        found = None
+    if found is None:
+        raise MissingExtraError(module.split(".")[0], extra, purpose)
 
 
 def first_line(exc: BaseException) -> str:

@@ -206,8 +206,10 @@ def evaluate_sts(
     n_bootstrap: int = 1000,
     seed: int | None = 0,
     show_progress: bool | None = None,
+    cache: Any = None,
 ) -> dict[str, Any]:
-    """Encode the distinct sentences of ``data`` once, score the pairs, and correlate with the gold.
+    """Encode the distinct sentences of ``data`` once, score the pairs, and correlate with the gold
+    (``cache``: an EmbeddingCache for the sentences' vectors).
 
     Returns :func:`sts_metrics`'s dict for cosine, dot, euclidean and manhattan (primary
     ``spearman_cosine``), with the genres of ``data`` when it has them, plus
@@ -228,7 +230,7 @@ def evaluate_sts(
     row = {text: i for i, text in enumerate(unique)}
     start = time.perf_counter()
     vectors = encoder.encode(unique, prompt_name=prompt_name, prompt=prompt, batch_size=batch_size,
-                             show_progress=show_progress)
+                             show_progress=show_progress, cache=cache)
     encode_seconds = time.perf_counter() - start
     a = vectors[[row[t] for t in data.sentences1]]
     b = vectors[[row[t] for t in data.sentences2]]

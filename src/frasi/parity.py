@@ -24,7 +24,6 @@ from .io import validate_texts
 from .metrics import spearman
 from .probes import PROBE_TEXTS
 from .similarity import similarity_pairwise
-from .sources import DEFAULT_MODEL
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +56,7 @@ def _check_pairs(stsb: Sequence[tuple[str, str, float]]) -> list[tuple[str, str,
 
 
 def check_parity(
-    model: str = DEFAULT_MODEL,
+    model: str | None = None,
     backends: Sequence[str] | None = None,
     texts: Sequence[str] | None = None,
     *,
@@ -68,7 +67,7 @@ def check_parity(
     """Compare each backend with the torch float32 reference; one dict per backend, torch first.
 
     Args:
-        model: a model name or folder, as for :meth:`frasi.Encoder.load`.
+        model: a model name or folder, as for :meth:`frasi.Encoder.load` (default: the model setting).
         backends: backends to check (default: all of them). One that cannot load gets
             ``status="unavailable"`` and the reason in ``error``.
         texts: the sample to compare on (default: a built-in es/it/en sample of short and

@@ -27,15 +27,18 @@ CARD_NAME = "training.json"
 LABELS = ("negative", "neutral", "positive")
 
 
-def load_sentiment(encoder: Encoder | str | None = None) -> EmbeddingClassifier:
+def load_sentiment(encoder: Encoder | str | None = None, *, backend: str | None = None, threads: int | None = None,
+                   cache: Any = None) -> EmbeddingClassifier:
     """The shipped sentiment classifier, on its encoder (loaded unless ``encoder`` is given).
 
     ``encoder`` may be an already loaded default model (saves loading it twice); any other
     encoder is refused because the head only makes sense on the embeddings it learned from.
+    ``backend``, ``threads`` and ``cache`` are as for :meth:`EmbeddingClassifier.load`.
     """
     if not (SENTIMENT_HEAD_DIR / CONFIG_NAME).is_file():
         raise ModelLoadError(f"the shipped sentiment head is missing from {SENTIMENT_HEAD_DIR}; reinstall frasi")
-    return EmbeddingClassifier.load(SENTIMENT_HEAD_DIR, encoder=encoder)
+    return EmbeddingClassifier.load(SENTIMENT_HEAD_DIR, encoder=encoder, backend=backend, threads=threads,
+                                    cache=cache)
 
 
 def sentiment_card() -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """Runtimes behind :class:`frasi.Encoder`: one contract (:class:`Runtime`) and a registry of backends.
 
+    auto           the default: openvino when the model can be exported, torch otherwise
     torch          sentence-transformers on PyTorch, float32: the reference
     onnx           ONNX Runtime, float32, fused graph (attention, LayerNorm, GELU);
                    same embeddings as torch (max abs diff < 1e-4)
@@ -92,7 +93,7 @@ class BackendSpec:
     runtime: str  # "torch", "onnxruntime", "openvino"
     variant: str  # "fp32" or "int8"
     module: str  # the module to import
-    extra: str  # the frasi extra that installs it
+    extra: str  # the frasi extra that installs it ("": a base dependency)
     exact: bool  # gives the reference's embeddings (max abs diff < 1e-4)
     description: str
     # settings the export is made and run with beyond its format; an export made with others is stale
@@ -100,6 +101,7 @@ class BackendSpec:
     # batch only texts of equal token length: padding moves int8 activations across rounding steps, so
     # without it a text's vector would depend on the other texts of its batch
     equal_length_batches: bool = False
+    export_needs: tuple[str, str] | None = None  # (module, extra) the export needs beyond the runtime
 
 
 BACKENDS: dict[str, BackendSpec] = {
@@ -111,21 +113,30 @@ BACKENDS: dict[str, BackendSpec] = {
                     "ONNX Runtime, float32, fused graph"),
         BackendSpec("onnx-int8", "onnxruntime", "int8", "onnxruntime", "onnx", False,
                     "ONNX Runtime, int8 middle-layer matmuls and embedding tables"),
-        BackendSpec("openvino", "openvino", "fp32", "openvino", "openvino", True,
+        BackendSpec("openvino", "openvino", "fp32", "openvino", "", True,
                     "OpenVINO, float32"),
-        BackendSpec("openvino-int8", "openvino", "int8", "openvino", "openvino", False,
+        BackendSpec("openvino-int8", "openvino", "int8", "openvino", "", False,
                     "OpenVINO, int8 weights, activations int8 per group of 128 at run time",
                     # group size chosen on STSb dev (benchmarks/openvino_int8.py)
-                    recipe={"weights": "int8_asym", "activation_group_size": 128}, equal_length_batches=True),
+                    recipe={"weights": "int8_asym", "activation_group_size": 128}, equal_length_batches=True,
+                    export_needs=("nncf", "int8")),
     )
 }
-DEFAULT_BACKEND = "torch"
+AUTO = "auto"
+AUTO_RUNTIME = "openvino"
+"""What ``auto`` runs: the exact runtime with the better cold start and throughput on this project's measures
+(``benchmarks/cold_start.py``); torch when the model cannot be exported."""
+BACKEND_CHOICES: tuple[str, ...] = (AUTO, *BACKENDS)
+DEFAULT_BACKEND = AUTO
 
 
 def backend_spec(name: str) -> BackendSpec:
-    """Return the registry entry for ``name`` or raise InputError listing the choices."""
+    """Return the registry entry for ``name`` (``auto`` is its runtime's entry) or raise InputError listing the
+    choices."""
+    if name == AUTO:
+        return BACKENDS[AUTO_RUNTIME]
     if not isinstance(name, str) or name not in BACKENDS:
-        raise InputError(f"backend must be one of {', '.join(BACKENDS)}; got {name!r}")
+        raise InputError(f"backend must be one of {', '.join(BACKEND_CHOICES)}; got {name!r}")
     return BACKENDS[name]
 
 
@@ -146,5 +157,5 @@ def check_threads(threads: int | None) -> int:
     return threads
 
 
-__all__ = ["BACKENDS", "DEFAULT_BACKEND", "Backend", "BackendSpec", "Runtime", "backend_spec", "check_threads",
-           "default_threads"]
+__all__ = ["AUTO", "AUTO_RUNTIME", "BACKENDS", "BACKEND_CHOICES", "DEFAULT_BACKEND", "Backend", "BackendSpec",
+           "Runtime", "backend_spec", "check_threads", "default_threads"]

@@ -10,8 +10,9 @@ from ..errors import InputError
 from . import Backend, BackendSpec
 
 
-def open_backend(spec: BackendSpec, model_file: Path, *, threads: int) -> Backend:
-    """Compile ``model_file`` with the runtime of ``spec``, with ``threads`` CPU threads."""
+def open_backend(spec: BackendSpec, model_file: Path, *, threads: int, keep_compiled: bool = True) -> Backend:
+    """Compile ``model_file`` with the runtime of ``spec``, with ``threads`` CPU threads; ``keep_compiled``: keep
+    OpenVINO's compiled model beside the export for the next process (not for a one-off check)."""
     if spec.runtime == "onnxruntime":
         from .onnx import OnnxBackend
 
@@ -20,7 +21,8 @@ def open_backend(spec: BackendSpec, model_file: Path, *, threads: int) -> Backen
         from .openvino import OpenVinoBackend
 
         group_size = (spec.recipe or {}).get("activation_group_size", 0)  # the export was checked to match
-        return OpenVinoBackend(model_file, name=spec.name, threads=threads, group_size=group_size)
+        return OpenVinoBackend(model_file, name=spec.name, threads=threads, group_size=group_size,
+                               keep_compiled=keep_compiled)
     raise InputError(f"backend {spec.name!r} has no exported runtime")  # pragma: no cover
 
 

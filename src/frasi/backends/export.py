@@ -52,8 +52,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._fs import atomic_dir, file_lock
-from ..errors import FrasiError, ModelLoadError, OutputError, first_line, require
+from .._fs import atomic_dir, atomic_file, file_lock
+from ..errors import FrasiError, MissingExtraError, ModelLoadError, OutputError, first_line, require
 from ..fingerprint import differs, file_record, folder_changed, folder_records
 from ..loading import load_sentence_transformer, settings_of
 from ..probes import PROBE_TEXTS
@@ -62,17 +62,18 @@ from ..sources import ResolvedModel, cache_dir
 from ..versions import version, versions
 from . import BACKENDS, BackendSpec
 from .compiled import open_backend, pad_batch
-from .tokenizer import FastTokenizer
+from .tokenizer import SENTENCEPIECE_FILE, FastTokenizer, build_sentencepiece
 
 if TYPE_CHECKING:  # pragma: no cover
     from sentence_transformers import SentenceTransformer
 
 logger = logging.getLogger(__name__)
 
-EXPORT_FORMAT = 3  # bump when the export recipe changes: older exports become stale
+EXPORT_FORMAT = 4  # bump when the export recipe changes: older exports become stale
 OPSET = 17
 MANIFEST = "manifest.json"
 MODEL_FILES = {"onnxruntime": ("model.onnx",), "openvino": ("model.xml", "model.bin")}
+EMBEDDINGS_FILE = "embeddings.npy"  # OpenVINO exports: the word-embedding table, outside the graph
 FLOAT32_OF = {"onnxruntime": "onnx", "openvino": "openvino"}  # the export an int8 variant is made from
 EXACT_TOLERANCE = 1e-4
 INT8_MIN_COSINE = 0.9
@@ -117,13 +118,22 @@ def artefact_folder(resolved: ResolvedModel, spec: BackendSpec, *, cache_folder:
             / spec.variant)
 
 
+class ModelNotExportable(ModelLoadError):
+    """The model's stack cannot run on a runtime backend (not a transformer, no fast tokenizer, ...)."""
+
+
 def load_artefact(resolved: ResolvedModel, spec: BackendSpec, *, cache_folder: Path | None = None) -> Artefact:
-    """Return the cached export of ``resolved`` for ``spec``, exporting it first if missing or stale."""
+    """Return the cached export of ``resolved`` for ``spec``, exporting it first if missing or stale.
+
+    An export that failed is not tried again on every use: its failure is recorded beside
+    the export's folder and raised again until the model's files or the runtime change.
+    """
     folder = artefact_folder(resolved, spec, cache_folder=cache_folder)
     manifest, problem = _check(folder, resolved, spec)
     if manifest is not None and problem is None:
         logger.debug("reusing the %s export in %s", spec.name, folder)
         return Artefact(folder, manifest)
+    _raise_recorded_failure(folder, resolved)
     lock = (cache_folder or cache_dir()) / "locks" / f"backend-{folder.parent.parent.name}-{spec.name}.lock"
     try:
         with file_lock(lock):
@@ -134,8 +144,14 @@ def load_artefact(resolved: ResolvedModel, spec: BackendSpec, *, cache_folder: P
                 logger.warning("the %s export of %s in %s is stale (%s); exporting it again",
                                spec.name, resolved.name, folder, problem)
             else:
-                logger.info("exporting %s for the %s backend (once; cached in %s)", resolved.name, spec.name, folder)
-            return Artefact(folder, _build(folder, resolved, spec, cache_folder=cache_folder))
+                logger.info("exporting %s for the %s backend: once, about half a minute; cached in %s",
+                            resolved.name, spec.name, folder)
+            try:
+                return Artefact(folder, _build(folder, resolved, spec, cache_folder=cache_folder))
+            except (ModelLoadError, MissingExtraError) as exc:
+                if not isinstance(exc, MissingExtraError):
+                    _record_failure(folder, resolved, exc)
+                raise
     except FrasiError:
         raise
     except OSError as exc:
@@ -143,8 +159,41 @@ def load_artefact(resolved: ResolvedModel, spec: BackendSpec, *, cache_folder: P
                           "writable folder") from exc
     except Exception as exc:
         reason = first_line(exc)
-        raise ModelLoadError(f"cannot export {resolved.name} for the {spec.name} backend ({type(exc).__name__}: "
-                             f"{reason}); use backend='torch'") from exc
+        error = ModelLoadError(f"cannot export {resolved.name} for the {spec.name} backend ({type(exc).__name__}: "
+                               f"{reason}); use backend='torch'")
+        _record_failure(folder, resolved, error)
+        raise error from exc
+
+
+def _failure_file(folder: Path) -> Path:
+    return folder.with_name(f"{folder.name}.failed.json")
+
+
+def _record_failure(folder: Path, resolved: ResolvedModel, error: ModelLoadError) -> None:
+    record = {"format": EXPORT_FORMAT, "error": str(error), "not_exportable": isinstance(error, ModelNotExportable),
+              "source": folder_records(resolved.path)}
+    try:
+        with atomic_file(_failure_file(folder), what="export failure record") as tmp:
+            tmp.write_text(json.dumps(record), encoding="utf-8")
+    except FrasiError as exc:
+        logger.debug("could not record the export failure: %s", exc)
+
+
+def _raise_recorded_failure(folder: Path, resolved: ResolvedModel) -> None:
+    """Raise the error of the last export of this model for this runtime if it failed and nothing changed since."""
+    file = _failure_file(folder)
+    if not file.is_file():
+        return
+    try:
+        record = json.loads(file.read_text(encoding="utf-8"))
+        stale = record["format"] != EXPORT_FORMAT or folder_changed(resolved.path, record["source"]) is not None
+    except (OSError, ValueError, KeyError, TypeError):
+        stale = True
+    if stale:
+        file.unlink(missing_ok=True)
+        return
+    kind = ModelNotExportable if record.get("not_exportable") else ModelLoadError
+    raise kind(record["error"])
 
 
 # ---------------------------------------------------------------- freshness
@@ -190,8 +239,9 @@ def _files_damaged(folder: Path, recorded: dict[str, dict[str, Any]]) -> str | N
 
 def _build(folder: Path, resolved: ResolvedModel, spec: BackendSpec, *, cache_folder: Path | None) -> dict[str, Any]:
     """Export into a temporary folder beside ``folder`` and rename it into place; return the manifest."""
-    if spec.name == "openvino-int8":  # before any export: loading the result later needs only openvino
-        require("nncf", extra=spec.extra, purpose=f"the {spec.name} backend's weight compression")
+    if spec.export_needs is not None:  # before any export: loading the result later needs only the runtime
+        module, extra = spec.export_needs
+        require(module, extra=extra, purpose=f"the {spec.name} backend's export")
     folder.parent.mkdir(parents=True, exist_ok=True)
     with atomic_dir(folder, what=f"{spec.name} export", replace=True) as tmp:
         if spec.variant == "int8":  # built from the same runtime's float32 export
@@ -206,25 +256,57 @@ def _build(folder: Path, resolved: ResolvedModel, spec: BackendSpec, *, cache_fo
             "runtime_version": runtime_version(spec.runtime), "variant": spec.variant, "recipe": spec.recipe,
             "frasi_version": version("frasi"), "created": _dt.datetime.now(_dt.UTC).isoformat(),
             "export": details, "model": settings, "source": source,
-            "files": {p.name: file_record(p) for p in sorted(tmp.iterdir())},
+            "files": {p.name: file_record(p) for p in sorted(tmp.iterdir()) if p.is_file()},
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     logger.info("exported %s for the %s backend into %s", resolved.name, spec.name, folder)
     return manifest
 
 
+def _steps(total: int, what: str) -> Any:
+    """A progress bar over an export's steps (on a terminal, at frasi's INFO level)."""
+    from tqdm.auto import tqdm
+
+    from ..progress import show_progress_default
+
+    return tqdm(total=total, desc=what, unit="step", disable=not show_progress_default(), leave=False,
+                bar_format="{desc}: {n}/{total} steps, {elapsed} elapsed, {postfix}")
+
+
 def _export_fp32(resolved: ResolvedModel, spec: BackendSpec, out: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """Trace the model to ONNX (and fuse or convert it for ``spec``) in ``out``; return (details, settings)."""
-    st = load_sentence_transformer(resolved, "cpu")
-    _check_exportable(st, resolved)
-    settings = settings_of(st)
-    st.tokenizer.backend_tokenizer.save(str(out / "tokenizer.json"))
-    reference = st.encode(list(PROBE_TEXTS), prompt="", batch_size=8, convert_to_numpy=True,
-                          show_progress_bar=False)
-    np.save(out / "reference.npy", reference.astype(np.float32), allow_pickle=False)
-    details: dict[str, Any] = {"opset": OPSET, **versions(("torch", "transformers", "sentence-transformers"))}
-    raw = out / "raw.onnx"
-    _trace(st, raw, resolved)
+    with _steps(5, f"exporting {resolved.name} for {spec.name}") as bar:
+        bar.set_postfix_str("loading with torch")
+        st = load_sentence_transformer(resolved, "cpu")
+        _check_exportable(st, resolved)
+        settings = settings_of(st)
+        bar.update()
+        bar.set_postfix_str("tokenizer and reference vectors")
+        st.tokenizer.backend_tokenizer.save(str(out / "tokenizer.json"))
+        settings["sentencepiece"] = _sentencepiece(out, settings)
+        reference = st.encode(list(PROBE_TEXTS), prompt="", batch_size=8, convert_to_numpy=True,
+                              show_progress_bar=False)
+        np.save(out / "reference.npy", reference.astype(np.float32), allow_pickle=False)
+        details: dict[str, Any] = {"opset": OPSET, **versions(("torch", "transformers", "sentence-transformers"))}
+        bar.update()
+        bar.set_postfix_str("tracing to ONNX")
+        raw = out / "raw.onnx"
+        # OpenVINO keeps the word embeddings out of the graph: compiled, e5's 384 MB table would be copied into
+        # the process; read from a memory-mapped file, only the rows of the tokens seen are
+        outside = spec.runtime == "openvino" and _save_embedding_table(st, out)
+        _trace(st, raw, resolved, embeddings_outside=outside)
+        details["embeddings"] = f"{EMBEDDINGS_FILE}, memory-mapped" if outside else "in the graph"
+        bar.update()
+        bar.set_postfix_str(f"building the {spec.runtime} model")
+        details["check"] = _runtime_model(raw, out, spec, settings, reference, st, resolved, details)
+        bar.update(2)
+    return details, settings
+
+
+def _runtime_model(raw: Path, out: Path, spec: BackendSpec, settings: dict[str, Any], reference: np.ndarray,
+                   st: SentenceTransformer, resolved: ResolvedModel, details: dict[str, Any]) -> dict[str, Any]:
+    """Turn the traced ``raw`` graph into the runtime's model (fused for ONNX Runtime, IR for OpenVINO) and check
+    it against torch's ``reference`` vectors."""
     model_file = out / MODEL_FILES[spec.runtime][0]
     if spec.runtime == "onnxruntime":
         details["fused"] = _fuse(raw, model_file, st)
@@ -245,46 +327,56 @@ def _export_fp32(resolved: ResolvedModel, spec: BackendSpec, out: Path) -> tuple
     else:
         _to_openvino(raw, out)
     raw.unlink(missing_ok=True)
-    details["check"] = _verify(out, spec, settings, reference, strict=True)
-    return details, settings
+    return _verify(out, spec, settings, reference, strict=True)
 
 
 def _check_exportable(st: SentenceTransformer, resolved: ResolvedModel) -> None:
-    """Raise ModelLoadError for model stacks the runtime backends cannot run."""
+    """Raise ModelNotExportable for model stacks the runtime backends cannot run."""
     first = st[0]
     if type(first).__name__ != "Transformer" or not hasattr(first, "auto_model"):
-        raise ModelLoadError(f"{resolved.name} starts with {type(first).__name__}, not a Transformer; the "
+        raise ModelNotExportable(f"{resolved.name} starts with {type(first).__name__}, not a Transformer; the "
                              "runtime backends export transformer models only: use backend='torch'")
     for module in st:
         if getattr(module, "include_prompt", True) is False:
-            raise ModelLoadError(f"{resolved.name} pools without its prompt tokens (include_prompt=False), which "
+            raise ModelNotExportable(f"{resolved.name} pools without its prompt tokens (include_prompt=False), which "
                                  "the runtime backends do not export; use backend='torch'")
     if not getattr(st.tokenizer, "is_fast", False):
-        raise ModelLoadError(f"{resolved.name} has no fast tokenizer (tokenizer.json), which the runtime backends "
+        raise ModelNotExportable(f"{resolved.name} has no fast tokenizer (tokenizer.json), which the runtime backends "
                              "need; use backend='torch'")
 
 
-def _trace(st: SentenceTransformer, path: Path, resolved: ResolvedModel) -> None:
-    """Trace ``st`` (ids and mask in, sentence embedding out) to ONNX with dynamic batch and length."""
+def _trace(st: SentenceTransformer, path: Path, resolved: ResolvedModel, *, embeddings_outside: bool = False) -> None:
+    """Trace ``st`` to ONNX with dynamic batch and length: token ids and mask in, sentence embedding out; or,
+    with ``embeddings_outside``, the rows of the word-embedding table (``inputs_embeds``) instead of the ids."""
     import torch
 
     uses_types = "token_type_ids" in st.tokenizer.model_input_names
+    auto = st[0].auto_model
+    table = auto.get_input_embeddings()
 
     class Graph(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.st = st
 
-        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-            features = {"input_ids": input_ids, "attention_mask": attention_mask}
-            if uses_types:
-                features["token_type_ids"] = torch.zeros_like(input_ids)
-            return self.st(features)["sentence_embedding"]
+        def forward(self, inputs: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            if not embeddings_outside:
+                features = {"input_ids": inputs, "attention_mask": attention_mask}
+                if uses_types:
+                    features["token_type_ids"] = torch.zeros_like(inputs)
+                return self.st(features)["sentence_embedding"]
+            kwargs = {"token_type_ids": torch.zeros_like(attention_mask)} if uses_types else {}
+            hidden = auto(inputs_embeds=inputs, attention_mask=attention_mask, **kwargs).last_hidden_state
+            features = {"token_embeddings": hidden, "attention_mask": attention_mask}
+            for module in list(self.st)[1:]:  # pooling, Dense, Normalize
+                features = module(features)
+            return features["sentence_embedding"]
 
     # A padded second row, so the trace keeps the attention mask (an all-ones mask may be skipped).
     ids = torch.tensor(st.tokenizer(["hola mundo y buenos días", "hola"], padding=True)["input_ids"])
     mask = (torch.arange(ids.shape[1])[None, :] < torch.tensor([[ids.shape[1]], [3]])).long()
-    auto = st[0].auto_model
+    name = "inputs_embeds" if embeddings_outside else "input_ids"
+    inputs = table(ids).detach() if embeddings_outside else ids
     attention = getattr(auto.config, "_attn_implementation", None)
     try:
         auto.set_attn_implementation("eager")  # the pattern ONNX Runtime's fusions recognise
@@ -294,9 +386,9 @@ def _trace(st: SentenceTransformer, path: Path, resolved: ResolvedModel) -> None
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             torch.onnx.export(
-                Graph().eval(), (ids, mask), str(path), input_names=["input_ids", "attention_mask"],
+                Graph().eval(), (inputs, mask), str(path), input_names=[name, "attention_mask"],
                 output_names=["sentence_embedding"], opset_version=OPSET, dynamo=False,
-                dynamic_axes={"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"},
+                dynamic_axes={name: {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"},
                               "sentence_embedding": {0: "batch"}},
             )
     except FrasiError:
@@ -307,6 +399,18 @@ def _trace(st: SentenceTransformer, path: Path, resolved: ResolvedModel) -> None
     finally:
         if attention is not None:
             auto.set_attn_implementation(attention)
+
+
+def _save_embedding_table(st: SentenceTransformer, out: Path) -> bool:
+    """Write the model's word-embedding table to ``embeddings.npy`` (float32), when it is a plain lookup table
+    that the runtime can read row by row (memory-mapped: only the rows of the tokens seen are loaded)."""
+    import torch
+
+    table = st[0].auto_model.get_input_embeddings()
+    if type(table) is not torch.nn.Embedding:
+        return False
+    np.save(out / EMBEDDINGS_FILE, table.weight.detach().cpu().numpy().astype(np.float32), allow_pickle=False)
+    return True
 
 
 def _fuse(raw: Path, out: Path, st: SentenceTransformer) -> bool:
@@ -371,8 +475,7 @@ def _quantize_from(base: Artefact, out: Path) -> dict[str, Any]:
                              weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "EmbedLayerNormalization"],
                              nodes_to_quantize=nodes,
                              extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
-    for name in ("tokenizer.json", "reference.npy"):
-        shutil.copy2(base.folder / name, out / name)
+    _share_files(base.folder, out)
     check = _verify(out, BACKENDS["onnx-int8"], base.settings, np.load(base.folder / "reference.npy"), strict=True)
     return {**{k: v for k, v in base.manifest["export"].items() if k != "check"}, "quantization": options,
             "check": check}
@@ -394,8 +497,7 @@ def _compress_openvino_from(base: Artefact, out: Path) -> dict[str, Any]:
         warnings.simplefilter("ignore")
         model = shared_core().read_model(str(base.model_file))
         ov.save_model(nncf.compress_weights(model, mode=mode), str(out / "model.xml"), compress_to_fp16=False)
-    for name in ("tokenizer.json", "reference.npy"):
-        shutil.copy2(base.folder / name, out / name)
+    _share_files(base.folder, out)
     check = _verify(out, spec, base.settings, np.load(base.folder / "reference.npy"), strict=True)
     group_size = settings["activation_group_size"]
     options = {"weights": f"{settings['weights']}, per output channel (NNCF compress_weights)",
@@ -403,6 +505,38 @@ def _compress_openvino_from(base: Artefact, out: Path) -> dict[str, Any]:
                "activation_group_size": group_size, "nncf": version("nncf")}
     return {**{k: v for k, v in base.manifest["export"].items() if k != "check"}, "quantization": options,
             "check": check}
+
+
+TOKENIZER_CHECKS = ("  espacios  de más  ", "tab\tand\nnewline", "yupiiiiiiiiiiiiiiiiiii!!!!!", "emoji 😀😀 run",
+                    "ﬁn de l’été…", "ＡＢＣ１２３", "café vs cafe\u0301", "<s> literal", "a\u0085b")
+
+
+def _sentencepiece(out: Path, settings: dict[str, Any]) -> dict[str, Any] | None:
+    """Build ``tokenizer.model`` when the tokenizer is a SentencePiece-style Unigram, and keep it only if it gives
+    the same ids as ``tokenizer.json`` on the probe texts and on cases that part the two libraries."""
+    spec = build_sentencepiece(out / "tokenizer.json", out)
+    if spec is None:
+        return None
+    kwargs = {"max_length": settings["max_length"], "truncation_side": settings.get("truncation_side", "right")}
+    texts = [*PROBE_TEXTS, *TOKENIZER_CHECKS]
+    fast = FastTokenizer(out / "tokenizer.json", sentencepiece=spec, **kwargs).ids_and_truncated(texts)
+    exact = FastTokenizer(out / "tokenizer.json", **kwargs).ids_and_truncated(texts)
+    if fast != exact:
+        logger.warning("sentencepiece and tokenizers disagree on this model's sample texts; using tokenizers")
+        (out / SENTENCEPIECE_FILE).unlink()
+        return None
+    return spec
+
+
+def _share_files(base: Path, out: Path) -> None:
+    """Give an int8 export the float32 export's tokenizer, reference vectors and embedding table (a hard link
+    where the file system allows: e5's table is 384 MB)."""
+    for name in ("tokenizer.json", SENTENCEPIECE_FILE, "reference.npy", EMBEDDINGS_FILE):
+        if (base / name).is_file():
+            try:
+                os.link(base / name, out / name)
+            except OSError:
+                shutil.copy2(base / name, out / name)
 
 
 def _to_openvino(onnx_file: Path, out: Path) -> None:
@@ -416,8 +550,9 @@ def _verify(folder: Path, spec: BackendSpec, settings: dict[str, Any], reference
             strict: bool) -> dict[str, Any]:
     """Run the export on the probe texts and compare with torch's embeddings; if ``strict``, raise when off."""
     tokenizer = FastTokenizer(folder / "tokenizer.json", max_length=settings["max_length"],
-                              truncation_side=settings.get("truncation_side", "right"))
-    backend = open_backend(spec, folder / MODEL_FILES[spec.runtime][0], threads=1)
+                              truncation_side=settings.get("truncation_side", "right"),
+                              sentencepiece=settings.get("sentencepiece"))
+    backend = open_backend(spec, folder / MODEL_FILES[spec.runtime][0], threads=1, keep_compiled=False)
     ids = tokenizer.ids(PROBE_TEXTS)
     got = np.concatenate([backend.embed(*pad_batch(ids[i : i + 8], settings["pad_id"])) for i in range(0, len(ids), 8)])
     cosine = similarity_pairwise(got, reference)

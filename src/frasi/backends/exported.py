@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import require
+from ..errors import require_installed
 from ..fingerprint import HashMemo, records_digest
 from ..sources import ResolvedModel
 from ..versions import version
@@ -69,13 +69,14 @@ class ExportedRuntime:
         self._backend: Backend | None = None
         self._tokenizer: FastTokenizer | None = None
         self._lock = threading.Lock()
+        self._tokenizer_lock = threading.Lock()
 
     @classmethod
     def load(cls, resolved: ResolvedModel, spec: BackendSpec, *, threads: int | None = None,
              cache_folder: Path | None = None) -> ExportedRuntime:
         """The cached export of ``resolved`` for ``spec`` (exported once, first, if missing or stale)."""
         threads = check_threads(threads)
-        require(spec.module, extra=spec.extra, purpose=f"the {spec.name} backend")
+        require_installed(spec.module, extra=spec.extra, purpose=f"the {spec.name} backend")
         return cls(spec, load_artefact(resolved, spec, cache_folder=cache_folder), threads=threads)
 
     @property
@@ -84,13 +85,16 @@ class ExportedRuntime:
 
     @property
     def tokenizer(self) -> FastTokenizer:
-        if self._tokenizer is None:
+        with self._tokenizer_lock:
+            if self._tokenizer is not None:
+                return self._tokenizer
             settings = self.settings
             self._tokenizer = FastTokenizer(self.artefact.folder / "tokenizer.json",
                                             max_length=settings["max_length"],
                                             clean_up_spaces=settings.get("clean_up_spaces", False),
-                                            truncation_side=settings.get("truncation_side", "right"))
-        return self._tokenizer
+                                            truncation_side=settings.get("truncation_side", "right"),
+                                            sentencepiece=settings.get("sentencepiece"))
+            return self._tokenizer
 
     @property
     def compiled(self) -> bool:
@@ -125,7 +129,15 @@ class ExportedRuntime:
     def encode(self, texts: list[str], *, prompt: str = "", batch_size: int | None = None,
                show: bool = False) -> tuple[np.ndarray, int]:
         """Embed ``texts`` (``prompt`` prepended); return (float32 vectors, texts truncated)."""
-        ids, truncated = self.tokenizer.ids_and_truncated([prompt + t for t in texts] if prompt else texts)
+        compiling = None
+        if self._backend is None:  # compile while the texts are tokenized: both release the GIL
+            compiling = threading.Thread(target=_quietly, args=(lambda: self.backend,), name="frasi-compile")
+            compiling.start()
+        try:
+            ids, truncated = self.tokenizer.ids_and_truncated([prompt + t for t in texts] if prompt else texts)
+        finally:
+            if compiling is not None:  # never leave the runtime compiling behind our back
+                compiling.join()
         lengths = np.fromiter((len(seq) for seq in ids), dtype=np.int64, count=len(ids))
         out = np.empty((len(texts), self.settings["dimension"]), dtype=np.float32)
         backend, pad = self.backend, self.settings["pad_id"]
@@ -142,3 +154,11 @@ class ExportedRuntime:
         if progress is not None:
             progress.close()
         return out, truncated
+
+
+def _quietly(load: Any) -> None:
+    """Run ``load`` in a helper thread; a failure is left for the caller's own use to raise."""
+    try:
+        load()
+    except Exception:
+        logger.debug("background loading failed; the caller will retry", exc_info=True)

@@ -18,6 +18,8 @@ import numpy as np
 
 from ..errors import ModelLoadError, first_line, require
 
+COMPILED_CACHE = "compiled"  # OpenVINO's model cache, one blob per compile settings (threads, ...)
+
 _CORE: Any = None
 _CORE_LOCK = threading.Lock()
 
@@ -41,13 +43,18 @@ def shared_core() -> Any:
 class OpenVinoBackend:
     """A model compiled for OpenVINO's CPU plugin with ``threads`` threads and one stream."""
 
-    def __init__(self, model_file: Path, *, name: str, threads: int, group_size: int = 0) -> None:
+    def __init__(self, model_file: Path, *, name: str, threads: int, group_size: int = 0,
+                 keep_compiled: bool = True) -> None:
         """``group_size``: activation values per int8 scale for int8-compressed weights (0: no
-        dynamic quantization; the weights are widened to float32 as they are read)."""
+        dynamic quantization; the weights are widened to float32 as they are read). When the export keeps the
+        word embeddings out of the graph (``embeddings.npy`` beside ``model_file``), they are read from the
+        memory-mapped table, so only the rows of the tokens seen are ever loaded."""
         require("openvino", extra="openvino", purpose=f"the {name} backend")
         config = {"INFERENCE_NUM_THREADS": threads, "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY",
                   "INFERENCE_PRECISION_HINT": "f32",  # f32: no silent bf16/f16 on CPUs that have them
                   "DYNAMIC_QUANTIZATION_GROUP_SIZE": group_size}
+        if keep_compiled:  # beside the export: the next process loads it in half the time
+            config["CACHE_DIR"] = str(model_file.parent / COMPILED_CACHE)
         try:
             compiled = shared_core().compile_model(str(model_file), "CPU", config)
         except Exception as exc:  # openvino raises RuntimeError with multi-line text
@@ -56,10 +63,16 @@ class OpenVinoBackend:
                                  f"{model_file.parent} so frasi exports the model again") from exc
         self._request = compiled.create_infer_request()
         self._lock = threading.Lock()  # one infer request: one batch at a time
+        table = model_file.parent / "embeddings.npy"
+        self._table = np.load(table, mmap_mode="r") if table.is_file() else None
         self.name = name
         self.threads = threads
 
     def embed(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        if self._table is not None:
+            inputs = {"inputs_embeds": np.take(self._table, input_ids, axis=0), "attention_mask": attention_mask}
+        else:
+            inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
         with self._lock:
-            self._request.infer({"input_ids": input_ids, "attention_mask": attention_mask})
+            self._request.infer(inputs)
             return self._request.get_output_tensor(0).data.copy()

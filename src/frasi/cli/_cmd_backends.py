@@ -10,7 +10,6 @@ import typer
 from rich.table import Table
 
 from frasi.errors import InputError
-from frasi.sources import DEFAULT_MODEL
 
 from ._shared import Column, Display, File, app, command, emit_json, out, read_input_texts
 
@@ -22,11 +21,13 @@ app.add_typer(backends_app, name="backends")
 @command(backends_app, "list")
 def backends_list(*, display: Display) -> None:
     """The backends frasi knows, whether their runtime is installed, and the extra that installs it."""
-    from frasi.backends import BACKENDS
+    from frasi.backends import AUTO_RUNTIME, BACKENDS
 
     rows = [{"name": s.name, "runtime": s.runtime, "variant": s.variant, "exact": s.exact,
+             "default": s.name == AUTO_RUNTIME,
              "installed": importlib.util.find_spec(s.module) is not None,
-             "extra": s.extra or None, "description": s.description} for s in BACKENDS.values()]
+             "extra": s.extra or (s.export_needs[1] if s.export_needs else None), "description": s.description}
+            for s in BACKENDS.values()]
     if display.as_json:
         emit_json(rows)
         return
@@ -34,7 +35,8 @@ def backends_list(*, display: Display) -> None:
     for name in ("backend", "runtime", "variant", "exact", "installed", "install with", "description"):
         table.add_column(name)
     for r in rows:
-        table.add_row(r["name"], r["runtime"], r["variant"], "yes" if r["exact"] else "no",
+        table.add_row(r["name"] + (" (auto)" if r["default"] else ""), r["runtime"], r["variant"],
+                      "yes" if r["exact"] else "no",
                       "yes" if r["installed"] else "no", f"pip install 'frasi[{r['extra']}]'" if r["extra"] else "-",
                       r["description"])
     out.print(table)
@@ -46,8 +48,8 @@ def _fmt(value: object, spec: str) -> str:
 
 @command(backends_app, "check")
 def backends_check(
-    *, model: Annotated[str, typer.Option(
-        "--model", "-m", help="Model folder, packaged name or Hub id.")] = DEFAULT_MODEL,
+    *, model: Annotated[str | None, typer.Option(
+        "--model", "-m", help="Model folder, packaged name or Hub id (default: as every command's --model).")] = None,
     backend: Annotated[list[str] | None, typer.Option(
         "--backend", help="Backend to check (repeatable; default: every installed one).")] = None,
     texts: Annotated[list[str] | None, typer.Argument(help="Sample texts (default: a built-in es/it/en set).")] = None,
@@ -55,7 +57,7 @@ def backends_check(
     stsb: Annotated[Path | None, typer.Option(
         "--stsb", help="STS pairs (e.g. stsb-es-test.csv): also report the Spearman change.")] = None,
     threads: Annotated[int | None, typer.Option(
-        "--threads", min=1, help="CPU threads (default: all available).")] = None,
+        "--threads", min=1, help="CPU threads (default: as every command's --threads).")] = None,
     display: Display,
 ) -> None:
     """Cosine agreement of each backend with torch float32 on a sample, and the STSb change."""
@@ -72,7 +74,7 @@ def backends_check(
     if display.as_json:
         emit_json(rows)
     else:
-        table = Table(title=f"parity with torch float32: {model}")
+        table = Table(title=f"parity with torch float32: {rows[0]['model']}")
         for name in ("backend", "status", "mean cos", "worst cos", "max |diff|", "STSb", "change", "s", "error"):
             table.add_column(name, justify="left" if name in ("backend", "status", "error") else "right")
         for r in rows:

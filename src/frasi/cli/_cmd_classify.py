@@ -14,6 +14,7 @@ from frasi.errors import InputError
 from frasi.io import RECORD_SUFFIXES, check_output_path, write_records
 
 from ._shared import (
+    CacheOptions,
     Column,
     Display,
     File,
@@ -110,7 +111,7 @@ def classify_train(
     prompt: Annotated[str | None, typer.Option(
         "--prompt", help='Prompt text to prepend; "" disables the model\'s prompt.')] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Texts per forward pass.")] = 32,
-    seed: Seed = 0, display: Display,
+    seed: Seed = 0, cache: CacheOptions, display: Display,
 ) -> None:
     """Train a classifier on embeddings; report test metrics beside a TF-IDF baseline; save it."""
     from frasi.classify import EmbeddingClassifier
@@ -122,10 +123,11 @@ def classify_train(
     EmbeddingClassifier(head=head, C=C_value, cv=cv)._check_params()
     train_set = _read(data, text_col, label_col, names, "train")
     test_set = _read(test, text_col, label_col, names, "test") if test is not None else None
-    clf = EmbeddingClassifier(model.load(), head=head, C=C_value, cv=cv, prompt=prompt, batch_size=batch_size,
-                              random_state=seed)
-    report = run_experiment(clf, train_set, test_set, test_size=test_size, seed=seed, baseline=baseline,
-                            baseline_C=C_value, cv=cv, output=output)
+    with cache.store() as store:
+        clf = EmbeddingClassifier(model.load(), head=head, C=C_value, cv=cv, prompt=prompt, batch_size=batch_size,
+                                  random_state=seed, cache=store)
+        report = run_experiment(clf, train_set, test_set, test_size=test_size, seed=seed, baseline=baseline,
+                                baseline_C=C_value, cv=cv, output=output)
     if display.as_json:
         emit_json(report)
         return
@@ -142,22 +144,23 @@ def classify_train(
 def classify_predict(
     *, classifier: Annotated[Path, typer.Argument(help="A folder written by frasi classify train.")],
     texts: Annotated[list[str] | None, typer.Argument(help="Texts to classify.")] = None,
-    file: File = None, column: Column = None, output: Output = None,
-    model: Annotated[str | None, typer.Option(
-        "--model", "-m", help="Encoder to use instead of the one recorded in the folder.")] = None,
-    trust_pickle: TrustPickle = False,
+    file: File = None, column: Column = None, output: Output = None, model: ModelOptions,
+    cache: CacheOptions, trust_pickle: TrustPickle = False,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Texts per forward pass.")] = 32,
     display: Display,
 ) -> None:
-    """Label texts with a saved classifier (probabilities when the head has them)."""
+    """Label texts with a saved classifier (probabilities when the head has them); --model replaces the encoder
+    recorded in the folder."""
     from frasi.classify import EmbeddingClassifier
 
     if output is not None:
         check_output_path(output, RECORD_SUFFIXES, inputs=[file])
     items = read_input_texts(texts, file, column)
-    clf = EmbeddingClassifier.load(classifier, encoder=model, trust_pickle=trust_pickle)
-    clf.batch_size = batch_size
-    _emit_predictions(clf, items, output, display)
+    with cache.store() as store:
+        clf = EmbeddingClassifier.load(classifier, encoder=model.model, trust_pickle=trust_pickle,
+                                       backend=model.backend, threads=model.threads, cache=store)
+        clf.batch_size = batch_size
+        _emit_predictions(clf, items, output, display)
 
 
 def _emit_predictions(clf: Any, items: list[str], output: Path | None, display: Display) -> None:
@@ -198,24 +201,25 @@ def _emit_predictions(clf: Any, items: list[str], output: Path | None, display: 
 def classify_evaluate(
     *, classifier: Annotated[Path, typer.Argument(help="A folder written by frasi classify train.")],
     data: Data, text_col: TextColumn = None, label_col: LabelColumn = None, label_names: LabelNames = None,
-    model: Annotated[str | None, typer.Option(
-        "--model", "-m", help="Encoder to use instead of the one recorded in the folder.")] = None,
-    trust_pickle: TrustPickle = False,
+    model: ModelOptions, cache: CacheOptions, trust_pickle: TrustPickle = False,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Texts per forward pass.")] = 32,
     display: Display,
 ) -> None:
-    """Score a saved classifier on labelled data: accuracy, macro-F1, per-class metrics."""
+    """Score a saved classifier on labelled data: accuracy, macro-F1, per-class metrics; --model replaces the
+    encoder recorded in the folder."""
     from frasi.classify import EmbeddingClassifier
     from frasi.labels import check_labels
     from frasi.metrics import classification_metrics
 
     dataset = _read(data, text_col, label_col, _label_names(label_names), "test")
     labels = check_labels(dataset.labels)
-    clf = EmbeddingClassifier.load(classifier, encoder=model, trust_pickle=trust_pickle)
-    clf.batch_size = batch_size
-    clf.check_known_labels(labels)
-    metrics = classification_metrics(labels.tolist(), clf.predict(list(dataset.texts)).tolist(),
-                                     labels=clf.classes_.tolist())
+    with cache.store() as store:
+        clf = EmbeddingClassifier.load(classifier, encoder=model.model, trust_pickle=trust_pickle,
+                                       backend=model.backend, threads=model.threads, cache=store)
+        clf.batch_size = batch_size
+        clf.check_known_labels(labels)
+        metrics = classification_metrics(labels.tolist(), clf.predict(list(dataset.texts)).tolist(),
+                                         labels=clf.classes_.tolist())
     if display.as_json:
         emit_json({"classifier": str(classifier), "data": str(data), "n": len(labels), "test": metrics})
         return
@@ -226,14 +230,16 @@ def classify_evaluate(
 @command()
 def sentiment(
     *, texts: Annotated[list[str] | None, typer.Argument(help="Texts in Spanish, Italian or English.")] = None,
-    file: File = None, column: Column = None, output: Output = None,
+    file: File = None, column: Column = None, output: Output = None, model: ModelOptions, cache: CacheOptions,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Texts per forward pass.")] = 32,
     display: Display,
 ) -> None:
-    """Negative / neutral / positive with probabilities, from the shipped multilingual head."""
+    """Negative / neutral / positive with probabilities, from the shipped multilingual head (its encoder:
+    multilingual-e5-small; --backend and --threads choose how it runs)."""
     if output is not None:
         check_output_path(output, RECORD_SUFFIXES, inputs=[file])
     items = read_input_texts(texts, file, column)
-    clf = frasi.load_sentiment()
-    clf.batch_size = batch_size
-    _emit_predictions(clf, items, output, display)
+    with cache.store() as store:
+        clf = frasi.load_sentiment(model.model, backend=model.backend, threads=model.threads, cache=store)
+        clf.batch_size = batch_size
+        _emit_predictions(clf, items, output, display)

@@ -24,6 +24,7 @@ from ._shared import (
     File,
     ModelOptions,
     Output,
+    backend_line,
     command,
     emit_json,
     err,
@@ -32,6 +33,31 @@ from ._shared import (
     replaced,
     shown,
 )
+
+
+@command()
+def config(*, display: Display) -> None:
+    """Show frasi's defaults (model, backend, threads), where each comes from, and where frasi keeps its files.
+
+    A flag wins over the environment (FRASI_MODEL, FRASI_BACKEND, FRASI_THREADS), which wins over the
+    config file ($XDG_CONFIG_HOME/frasi/config.toml, or $FRASI_CONFIG), which wins over the built-in default."""
+    from frasi.settings import config_path, settings
+
+    rows = settings()
+    if display.as_json:
+        emit_json({"settings": {name: {"value": s.value, "source": s.source} for name, s in rows.items()},
+                   "config_file": str(config_path()), "config_file_exists": config_path().is_file(),
+                   "cache": str(cache_dir())})
+        return
+    table = Table(title="frasi settings: flag > environment > config file > built-in")
+    for name in ("setting", "value", "from"):
+        table.add_column(name)
+    for name, s in rows.items():
+        table.add_row(name, "all available CPUs" if s.value is None else str(s.value), s.source)
+    out.print(table)
+    exists = "" if config_path().is_file() else " (not created; write it to set defaults)"
+    out.print(f"config file: {config_path()}{exists}")
+    out.print(f"cache folder: {cache_dir()} (FRASI_CACHE)")
 
 
 @command()
@@ -108,7 +134,7 @@ def embed(
     summary = {"count": len(items), "dim": int(vectors.shape[1]), "dtype": str(vectors.dtype),
                "seconds": round(seconds, 3), "texts_per_second": round(len(items) / max(seconds, 1e-9), 1),
                "truncated": truncated, "model": encoder.name, "backend": encoder.backend,
-               "output": str(output) if output else None}
+               "backend_note": encoder.backend_note, "output": str(output) if output else None}
     note = replaced(output)
     if output is not None:
         write_embeddings(output, vectors, items)
@@ -119,7 +145,7 @@ def embed(
     elif not display.quiet:
         err.print(f"embedded {summary['count']} texts, dim {summary['dim']} ({summary['dtype']}), "
                   f"{summary['seconds']:.2f} s, {summary['texts_per_second']} texts/s"
-                  + (f", {truncated} truncated" if truncated else "") + f" -> {output}{note}")
+                  + (f", {truncated} truncated" if truncated else "") + f" -> {output}{note}; {backend_line(encoder)}")
 
 
 @command()

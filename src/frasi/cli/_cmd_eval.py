@@ -11,7 +11,7 @@ from rich.table import Table
 from frasi.errors import InputError
 from frasi.io import check_output_path, write_json
 
-from ._shared import Display, ModelOptions, app, command, emit_json, err, out, replaced
+from ._shared import CacheOptions, Display, ModelOptions, app, command, emit_json, err, out, replaced
 
 eval_app = typer.Typer(help="Evaluate models on benchmark data.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
@@ -71,7 +71,7 @@ def eval_sts(
     output: Annotated[Path | None, typer.Option(
         "--output", "-o", help="Also write the full report to a .json file.")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Texts per forward pass.")] = 32,
-    display: Display,
+    cache: CacheOptions, display: Display,
 ) -> None:
     """Spearman and Pearson (x100, bootstrap CIs) of cosine/dot/euclidean/manhattan similarity vs gold STS scores.
 
@@ -97,8 +97,9 @@ def eval_sts(
     else:
         encoder = model.load()
         name = encoder.name
-        result = evaluate_sts(encoder, dataset, batch_size=batch_size, prompt_name=prompt_name, prompt=prompt,
-                              n_bootstrap=bootstrap, seed=seed)
+        with cache.store() as store:
+            result = evaluate_sts(encoder, dataset, batch_size=batch_size, prompt_name=prompt_name, prompt=prompt,
+                                  n_bootstrap=bootstrap, seed=seed, cache=store)
     note = replaced(output)
     if output is not None:
         write_json(output, result)

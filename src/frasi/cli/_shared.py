@@ -68,19 +68,19 @@ class ModelOptions:
     """Which model, on which runtime."""
 
     model: Annotated[str | None, typer.Option(
-        "--model", "-m", help="Model folder, packaged name or Hub id (default: multilingual-e5-small).")] = None
+        "--model", "-m", help="Model folder, packaged name or Hub id (default: FRASI_MODEL, the config file, or "
+                              "multilingual-e5-small; frasi config shows which).")] = None
     backend: Annotated[str | None, typer.Option(
-        "--backend", help="Runtime: torch (default), onnx, onnx-int8, openvino or openvino-int8.")] = None
+        "--backend", help="Runtime: auto (default: openvino when the model exports, else torch), torch, onnx, "
+                          "onnx-int8, openvino or openvino-int8.")] = None
     threads: Annotated[int | None, typer.Option(
-        "--threads", min=1, help="CPU threads (default: all available).")] = None
+        "--threads", min=1, help="CPU threads (default: FRASI_THREADS, the config file, or all available).")] = None
     fallback: Annotated[str | None, typer.Option(
-        "--fallback", help="Backend to use when --backend cannot load (e.g. torch); default: fail.")] = None
+        "--fallback", help="Backend to use when --backend cannot load (e.g. torch); default: fail (auto always "
+                           "falls back to torch).")] = None
 
     def load(self) -> frasi.Encoder:
-        kwargs: dict[str, Any] = {"threads": self.threads, "fallback": self.fallback}
-        if self.backend is not None:
-            kwargs["backend"] = self.backend
-        return frasi.Encoder.load(self.model or frasi.DEFAULT_MODEL, **kwargs)
+        return frasi.Encoder.load(self.model, backend=self.backend, threads=self.threads, fallback=self.fallback)
 
 
 @option_group
@@ -230,6 +230,12 @@ def ranking_table(title: str, hits) -> Table:
 def replaced(path: Path | None) -> str:
     """" (replaced the existing file)" when ``path`` exists: a summary says so before the write."""
     return " (replaced the existing file)" if path is not None and path.exists() else ""
+
+
+def backend_line(encoder: frasi.Encoder) -> str:
+    """``backend: openvino``, or ``backend: torch (openvino unavailable: ...)`` after a fallback."""
+    note = f" ({encoder.backend_note})" if encoder.backend_note else ""
+    return f"backend: {encoder.backend}{note}"
 
 
 def round6(value: float) -> float:
