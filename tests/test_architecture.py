@@ -28,8 +28,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("how a model runs", ("frasi.backends",)),
     ("texts in, vectors out", ("frasi.encoder", "frasi.compose")),
     ("over vectors", ("frasi.cache", "frasi.search")),
-    ("tasks", ("frasi.classify", "frasi.sentiment", "frasi.experiment", "frasi.evaluate", "frasi.parity",
-               "frasi.train", "frasi.finetune", "frasi.corpus")),
+    ("tasks", ("frasi.classify", "frasi.classifier_folder", "frasi.sentiment", "frasi.experiment",
+               "frasi.evaluate", "frasi.parity", "frasi.train", "frasi.finetune", "frasi.corpus")),
     ("interfaces", ("frasi.cli", "frasi.server", "frasi")),
 ]
 

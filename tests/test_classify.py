@@ -261,3 +261,41 @@ def test_classifier_on_a_real_model_separates_topics(minilm, tmp_path):
         ["sport", "food"]
     loaded = EmbeddingClassifier.load(clf.save(tmp_path / "topic"), encoder=minilm)
     np.testing.assert_allclose(loaded.predict_proba(food), clf.predict_proba(food), rtol=1e-5)
+
+
+THREE_LABELS = ["greeting"] * 7 + ["animal"] * 7 + ["other"] * 6
+
+
+@pytest.mark.parametrize("head", ["logistic", "linear-svc"])
+@pytest.mark.parametrize("labels", [LABELS, THREE_LABELS], ids=["two-classes", "three-classes"])
+def test_the_numpy_predictor_matches_the_scikit_learn_head(tiny, tmp_path, head, labels):
+    from frasi.classifier_folder import LinearHead, load_classifier
+
+    clf = EmbeddingClassifier(tiny, head=head, C=10.0).fit(TEXTS, labels)
+    loaded = load_classifier(clf.save(tmp_path / "clf"), encoder=tiny)
+    assert isinstance(loaded.head_, LinearHead)
+    assert loaded.classes_.tolist() == clf.classes_.tolist()
+    assert loaded.predict(TEXTS).tolist() == clf.predict(TEXTS).tolist()
+    np.testing.assert_allclose(loaded.decision_function(TEXTS), clf.decision_function(TEXTS), rtol=1e-5, atol=1e-6)
+    if head == "logistic":
+        np.testing.assert_allclose(loaded.predict_proba(TEXTS), clf.predict_proba(TEXTS), rtol=1e-5, atol=1e-7)
+    else:
+        assert not hasattr(loaded, "predict_proba")
+    with pytest.raises(InputError, match="not in the training data"):
+        loaded.check_known_labels(np.array(["greeting", "plant"]))
+
+
+def test_load_classifier_opens_pickled_heads_only_when_trusted(tiny, tmp_path):
+    from frasi.classifier_folder import load_classifier
+
+    folder = EmbeddingClassifier(tiny, head="knn", head_params={"n_neighbors": 3}).fit(TEXTS, LABELS).save(
+        tmp_path / "knn")
+    with pytest.raises(ModelLoadError, match="trust_pickle"):
+        load_classifier(folder, encoder=tiny)
+    loaded = load_classifier(folder, encoder=tiny, trust_pickle=True)
+    assert loaded.predict(TEXTS).tolist() == EmbeddingClassifier.load(folder, encoder=tiny, trust_pickle=True).predict(
+        TEXTS).tolist()
+    assert hasattr(loaded, "predict_proba") and not hasattr(load_classifier(
+        EmbeddingClassifier(tiny, head="linear-svc").fit(TEXTS, LABELS).save(tmp_path / "svc"), encoder=tiny),
+        "predict_proba")
+

@@ -106,6 +106,19 @@ def test_a_fully_cached_command_loads_no_model_and_no_torch(auto, tiny_st_dir, t
     assert code == 0 and heavy == ["openvino"], err  # a new text: the runtime compiles, torch is still not needed
 
 
+
+def test_predicting_with_a_linear_head_imports_neither_torch_nor_scikit_learn(auto, tiny_st_dir, tmp_path):
+    from frasi import EmbeddingClassifier
+
+    texts, labels = ["hola mundo", "ciao mondo", "el gato", "il cane"], ["greeting", "greeting", "animal", "animal"]
+    folder = EmbeddingClassifier(Encoder.load(tiny_st_dir), head="logistic").fit(texts, labels).save(tmp_path / "c")
+    env = {k: v for k, v in os.environ.items() if k != "FRASI_BACKEND"}
+    args = ["classify", "predict", str(folder), "buenos días", "the dog", "--json", "-q"]
+    code, heavy, err = _run(args, env)  # exports the encoder once (torch) and fills the cache
+    assert code == 0, err
+    code, heavy, err = _run([*args[:3], "a text not cached yet", *args[3:]], env)
+    assert code == 0 and heavy == ["openvino"], err  # the head predicts with numpy
+
 # ---------------------------------------------------------------- defaults set once
 
 

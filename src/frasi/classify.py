@@ -40,30 +40,33 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.metaestimators import available_if
 
 from ._fs import atomic_dir
+from .classifier_folder import (
+    CONFIG_NAME,
+    FORMAT_VERSION,
+    LINEAR_HEAD_FILE,
+    LINEAR_HEADS,
+    PICKLED_HEAD_FILE,
+    check_encoder,
+    check_known_labels,
+    encoder_reference,
+    load_encoder,
+    read_config,
+    read_linear_head,
+    read_pickled_head,
+)
 from .encoder import Encoder
 from .errors import InputError, ModelLoadError
 from .io import validate_texts, write_json
 from .labels import check_labels
 from .probes import SHORT_PROBES
-from .similarity import similarity_pairwise
 from .sources import DEFAULT_MODEL
 
 logger = logging.getLogger(__name__)
-
-FORMAT_VERSION = 1
-CONFIG_NAME = "classifier.json"
-LINEAR_HEAD_FILE = "head.npz"
-PICKLED_HEAD_FILE = "head.joblib"
-
-#: Minimum cosine between stored and recomputed probe embeddings (int8 runtimes stay above).
-PROBE_MIN_COSINE = 0.98
-
 
 @dataclass(frozen=True)
 class HeadSpec:
     module: str
     name: str
-    linear: bool  # coef_ / intercept_ describe it fully: saved without pickle
     has_C: bool
     defaults: tuple[tuple[str, Any], ...] = ()
 
@@ -74,15 +77,15 @@ class HeadSpec:
 
 #: Heads by name. ``C`` applies to the ones with ``has_C``; ``head_params`` reach the constructor.
 HEADS: dict[str, HeadSpec] = {
-    "linear-svc": HeadSpec("sklearn.svm", "LinearSVC", linear=True, has_C=True, defaults=(("max_iter", 10_000),)),
-    "logistic": HeadSpec("sklearn.linear_model", "LogisticRegression", linear=True, has_C=True,
+    "linear-svc": HeadSpec("sklearn.svm", "LinearSVC", has_C=True, defaults=(("max_iter", 10_000),)),
+    "logistic": HeadSpec("sklearn.linear_model", "LogisticRegression", has_C=True,
                          defaults=(("max_iter", 2_000),)),
-    "ridge": HeadSpec("sklearn.linear_model", "RidgeClassifier", linear=False, has_C=False),
-    "svc": HeadSpec("sklearn.svm", "SVC", linear=False, has_C=True),
-    "knn": HeadSpec("sklearn.neighbors", "KNeighborsClassifier", linear=False, has_C=False,
+    "ridge": HeadSpec("sklearn.linear_model", "RidgeClassifier", has_C=False),
+    "svc": HeadSpec("sklearn.svm", "SVC", has_C=True),
+    "knn": HeadSpec("sklearn.neighbors", "KNeighborsClassifier", has_C=False,
                     defaults=(("metric", "cosine"),)),
-    "random-forest": HeadSpec("sklearn.ensemble", "RandomForestClassifier", linear=False, has_C=False),
-    "mlp": HeadSpec("sklearn.neural_network", "MLPClassifier", linear=False, has_C=False,
+    "random-forest": HeadSpec("sklearn.ensemble", "RandomForestClassifier", has_C=False),
+    "mlp": HeadSpec("sklearn.neural_network", "MLPClassifier", has_C=False,
                     defaults=(("max_iter", 500),)),
 }
 _RANDOM_STATE_HEADS = {"linear-svc", "logistic", "svc", "random-forest", "mlp"}
@@ -320,15 +323,7 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
 
     def check_known_labels(self, labels: np.ndarray) -> None:
         """Raise if ``labels`` has classes this classifier was not trained on."""
-        unseen = sorted(set(labels.tolist()) - set(self.classes_.tolist()), key=str)
-        if unseen:
-            known = ", ".join(map(str, self.classes_.tolist()[:20])) + (", ..." if len(self.classes_) > 20 else "")
-            shown = ", ".join(map(repr, unseen[:5])) + (f" and {len(unseen) - 5} more" if len(unseen) > 5 else "")
-            raise InputError(f"labels {shown} were not in the training data (known classes: {known})")
-        if labels.dtype.kind != self.classes_.dtype.kind:
-            raise InputError(f"labels are {labels.dtype.kind == 'U' and 'strings' or 'integers'} but the "
-                             "classifier was trained on "
-                             f"{self.classes_.dtype.kind == 'U' and 'strings' or 'integers'}")
+        check_known_labels(labels, self.classes_)
 
     # ------------------------------------------------------------ persistence
 
@@ -340,7 +335,6 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
         """
         self._check_fitted()
         encoder = self._encoder()
-        spec = self._spec()
         probes = encoder.encode(list(SHORT_PROBES), prompt_name=self.prompt_name, prompt=self.prompt,
                                 show_progress=False)
         config = {
@@ -352,10 +346,10 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
             "C_": self.C_,
             "cv_results_": self.cv_results_,
             "classes": self.classes_.tolist(),
-            "head_file": LINEAR_HEAD_FILE if spec.linear else PICKLED_HEAD_FILE,
+            "head_file": LINEAR_HEAD_FILE if self.head in LINEAR_HEADS else PICKLED_HEAD_FILE,
             "encoder": {
                 "name": encoder.name,
-                "reference": _encoder_reference(encoder),
+                "reference": encoder_reference(encoder),
                 "dimension": int(self.n_features_in_),
                 "prompt": encoder.resolve_prompt(self.prompt_name, self.prompt),
                 "probe_texts": list(SHORT_PROBES),
@@ -364,7 +358,7 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
         }
         with atomic_dir(path, what="classifier") as tmp:
             write_json(tmp / CONFIG_NAME, config)
-            if spec.linear:
+            if self.head in LINEAR_HEADS:
                 np.savez(tmp / LINEAR_HEAD_FILE, coef=np.asarray(self.head_.coef_),
                          intercept=np.asarray(self.head_.intercept_))
             else:
@@ -391,90 +385,28 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
         Non-linear heads are pickles: they load only with ``trust_pickle=True``.
         """
         folder = Path(path)
-        config = _read_config(folder)
+        config = read_config(folder)
         head_name = config["head"]
         if head_name not in HEADS:
             raise ModelLoadError(f"{folder}: unknown head {head_name!r} in {CONFIG_NAME}")
         spec = HEADS[head_name]
-        params = config["params"]
-        if encoder is None:
-            encoder = config["encoder"].get("reference")
-            if encoder is None:
-                raise ModelLoadError(f"{folder} was trained on an encoder built in memory "
-                                     f"({config['encoder']['name']!r}); pass encoder= (CLI: --model)")
-        if not isinstance(encoder, Encoder):
-            encoder = Encoder.load(encoder, backend=backend, threads=threads)
-        clf = cls(encoder=encoder, head=head_name, **params, cache=cache)
+        encoder = load_encoder(folder, config, encoder, backend=backend, threads=threads)
+        clf = cls(encoder=encoder, head=head_name, **config["params"], cache=cache)
         classes = np.asarray(config["classes"])
-        head = _load_head(folder, spec, config, classes, trust_pickle, clf)
-        clf.head_ = head
+        clf.head_ = _load_head(folder, spec, config, classes, trust_pickle, clf)
         clf.classes_ = classes
         clf.C_ = config.get("C_")
         clf.cv_results_ = config.get("cv_results_")
         clf.n_features_in_ = int(config["encoder"]["dimension"])
-        clf._check_encoder(folder, config["encoder"])
+        check_encoder(folder, config["encoder"], encoder)
         return clf
-
-    def _check_encoder(self, folder: Path, reference: dict[str, Any]) -> None:
-        encoder = self._encoder()
-        if encoder.dimension != reference["dimension"]:
-            raise ModelLoadError(f"{folder} was trained on {reference['dimension']}-dimensional embeddings of "
-                                 f"{reference['name']!r}, but encoder {encoder.name!r} gives {encoder.dimension}; "
-                                 "load it with the encoder it was trained with")
-        stored = np.asarray(reference["probe_embeddings"], dtype=np.float32)
-        fresh = encoder.encode(list(reference["probe_texts"]), prompt=reference["prompt"], show_progress=False)
-        cosines = similarity_pairwise(stored, fresh)
-        if float(cosines.min()) < PROBE_MIN_COSINE:
-            raise ModelLoadError(f"{folder} was trained on embeddings of {reference['name']!r}, and encoder "
-                                 f"{encoder.name!r} embeds differently (probe cosine {cosines.min():.3f}); "
-                                 "load it with the encoder it was trained with")
-
-
-def _encoder_reference(encoder: Encoder) -> str | None:
-    """What :meth:`Encoder.load` needs to load this encoder again: a packaged name, Hub id or folder."""
-    if encoder.source in ("packaged", "hub"):
-        return encoder.name
-    if encoder.path is not None:
-        return str(Path(encoder.path).resolve())
-    return None
-
-
-def _read_config(folder: Path) -> dict[str, Any]:
-    file = folder / CONFIG_NAME
-    if not folder.is_dir():
-        raise ModelLoadError(f"classifier folder {folder} does not exist")
-    if not file.is_file():
-        raise ModelLoadError(f"{folder} is not a frasi classifier folder: {CONFIG_NAME} is missing")
-    try:
-        config = json.loads(file.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelLoadError(f"{file} is not valid JSON ({exc})") from None
-    version = config.get("format_version") if isinstance(config, dict) else None
-    if version != FORMAT_VERSION:
-        raise ModelLoadError(f"{file} has format_version {version!r}; this frasi reads version {FORMAT_VERSION}")
-    missing = [k for k in ("head", "params", "classes", "head_file", "encoder") if k not in config]
-    if missing:
-        raise ModelLoadError(f"{file} lacks {', '.join(missing)}")
-    return config
 
 
 def _load_head(folder: Path, spec: HeadSpec, config: dict[str, Any], classes: np.ndarray,
                trust_pickle: bool, clf: EmbeddingClassifier) -> Any:
-    file = folder / config["head_file"]
-    if not file.is_file():
-        raise ModelLoadError(f"{folder} is incomplete: {config['head_file']} is missing")
-    if not spec.linear:
-        if not trust_pickle:
-            raise ModelLoadError(f"{file} is a pickle (head {config['head']!r}); unpickling runs code, so it "
-                                 "loads only with trust_pickle=True (CLI: --trust-pickle) for folders you trust")
-        import joblib
-
-        return joblib.load(file)
-    try:
-        with np.load(file, allow_pickle=False) as arrays:
-            coef, intercept = arrays["coef"], arrays["intercept"]
-    except (OSError, ValueError, KeyError) as exc:
-        raise ModelLoadError(f"{file} is not a valid head file ({exc})") from None
+    if config["head"] not in LINEAR_HEADS:
+        return read_pickled_head(folder, config, trust_pickle)
+    coef, intercept = read_linear_head(folder, config)
     head = clf._new_head(spec, config.get("C_"))
     head.coef_ = coef
     head.intercept_ = intercept if intercept.ndim else intercept.item()

@@ -4,7 +4,8 @@ A logistic-regression head over the default model's embeddings (multilingual-e5-
 "query: " prompt), trained on the UMSAB tweet-sentiment train splits of Spanish, Italian
 and English together by ``scripts/train_sentiment_head.py``. How it was trained (data
 hashes, seed, C search, metrics on the validation and test splits) is in
-:func:`sentiment_card`.
+:func:`sentiment_card`. It predicts with numpy alone (a
+:class:`~frasi.classifier_folder.SavedClassifier`): no scikit-learn import on this path.
 
     >>> clf = load_sentiment()
     >>> clf.predict(["¡Me encanta!", "Che schifo di giornata", "It's fine, I guess"])
@@ -17,7 +18,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .classify import CONFIG_NAME, EmbeddingClassifier
+from .classifier_folder import CONFIG_NAME, SavedClassifier, load_classifier
 from .encoder import Encoder
 from .errors import ModelLoadError
 
@@ -28,17 +29,16 @@ LABELS = ("negative", "neutral", "positive")
 
 
 def load_sentiment(encoder: Encoder | str | None = None, *, backend: str | None = None, threads: int | None = None,
-                   cache: Any = None) -> EmbeddingClassifier:
+                   cache: Any = None) -> SavedClassifier:
     """The shipped sentiment classifier, on its encoder (loaded unless ``encoder`` is given).
 
     ``encoder`` may be an already loaded default model (saves loading it twice); any other
     encoder is refused because the head only makes sense on the embeddings it learned from.
-    ``backend``, ``threads`` and ``cache`` are as for :meth:`EmbeddingClassifier.load`.
+    ``backend``, ``threads`` and ``cache`` are as for :meth:`frasi.EmbeddingClassifier.load`.
     """
     if not (SENTIMENT_HEAD_DIR / CONFIG_NAME).is_file():
         raise ModelLoadError(f"the shipped sentiment head is missing from {SENTIMENT_HEAD_DIR}; reinstall frasi")
-    return EmbeddingClassifier.load(SENTIMENT_HEAD_DIR, encoder=encoder, backend=backend, threads=threads,
-                                    cache=cache)
+    return load_classifier(SENTIMENT_HEAD_DIR, encoder=encoder, backend=backend, threads=threads, cache=cache)
 
 
 def sentiment_card() -> dict[str, Any]:

@@ -151,14 +151,14 @@ def classify_predict(
 ) -> None:
     """Label texts with a saved classifier (probabilities when the head has them); --model replaces the encoder
     recorded in the folder."""
-    from frasi.classify import EmbeddingClassifier
+    from frasi.classifier_folder import load_classifier
 
     if output is not None:
         check_output_path(output, RECORD_SUFFIXES, inputs=[file])
     items = read_input_texts(texts, file, column)
     with cache.store() as store:
-        clf = EmbeddingClassifier.load(classifier, encoder=model.model, trust_pickle=trust_pickle,
-                                       backend=model.backend, threads=model.threads, cache=store)
+        clf = load_classifier(classifier, encoder=model.model, trust_pickle=trust_pickle, backend=model.backend,
+                              threads=model.threads, cache=store)
         clf.batch_size = batch_size
         _emit_predictions(clf, items, output, display)
 
@@ -207,15 +207,15 @@ def classify_evaluate(
 ) -> None:
     """Score a saved classifier on labelled data: accuracy, macro-F1, per-class metrics; --model replaces the
     encoder recorded in the folder."""
-    from frasi.classify import EmbeddingClassifier
+    from frasi.classifier_folder import load_classifier
     from frasi.labels import check_labels
     from frasi.metrics import classification_metrics
 
     dataset = _read(data, text_col, label_col, _label_names(label_names), "test")
     labels = check_labels(dataset.labels)
     with cache.store() as store:
-        clf = EmbeddingClassifier.load(classifier, encoder=model.model, trust_pickle=trust_pickle,
-                                       backend=model.backend, threads=model.threads, cache=store)
+        clf = load_classifier(classifier, encoder=model.model, trust_pickle=trust_pickle, backend=model.backend,
+                              threads=model.threads, cache=store)
         clf.batch_size = batch_size
         clf.check_known_labels(labels)
         metrics = classification_metrics(labels.tolist(), clf.predict(list(dataset.texts)).tolist(),
