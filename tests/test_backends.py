@@ -20,7 +20,10 @@ import frasi
 from conftest import MIXED_TEXTS as TEXTS
 from frasi import Encoder, compose
 from frasi.backends import BACKEND_CHOICES, BACKENDS, backend_spec, check_threads
+from frasi.backends import artefact as artefact_module
 from frasi.backends import export as export_module
+from frasi.backends import int8 as int8_module
+from frasi.backends import tracing as tracing_module
 from frasi.backends.exported import token_batches
 from frasi.errors import InputError, MissingExtraError, ModelLoadError
 from frasi.parity import check_parity
@@ -220,8 +223,8 @@ def test_export_is_cached_and_reused(tiny_st_dir, tmp_path, monkeypatch):
     def no_export(*args, **kwargs):
         raise AssertionError("exported again")
 
-    monkeypatch.setattr(export_module, "_export_fp32", no_export)
-    monkeypatch.setattr(export_module, "_quantize_from", no_export)
+    monkeypatch.setattr(export_module, "export_float32", no_export)
+    monkeypatch.setattr(export_module, "quantize_onnx", no_export)
     again = Encoder.load(tiny_st_dir, backend="onnx-int8", cache_folder=tmp_path)
     np.testing.assert_array_equal(again.encode(TEXTS), first.encode(TEXTS))
 
@@ -245,7 +248,7 @@ def test_int8_plan_keeps_attention_ffn_down_and_the_edge_layers_float32():
     graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1])],
                               [helper.make_tensor_value_info("scores", TensorProto.FLOAT, [1, 1])],
                               initializer=[helper.make_tensor(w, TensorProto.FLOAT, [1], [1.0]) for w in weights])
-    quantized, kept = export_module.int8_plan(onnx.helper.make_model(graph).graph)
+    quantized, kept = int8_module.int8_plan(onnx.helper.make_model(graph).graph)
     assert quantized == [f"/encoder/layer.{i}/{part}/dense/MatMul" for i in (1, 2) for part in ("attention/output",
                                                                                                  "intermediate")]
     assert len(kept) == 4 + 4  # every FFN down-projection, and layers 0 and 3 whole
@@ -254,13 +257,13 @@ def test_int8_plan_keeps_attention_ffn_down_and_the_edge_layers_float32():
 
 def _count_exports(monkeypatch) -> list[str]:
     calls: list[str] = []
-    original = export_module._export_fp32
+    original = export_module.export_float32
 
     def counting(resolved, spec, out):
         calls.append(spec.name)
         return original(resolved, spec, out)
 
-    monkeypatch.setattr(export_module, "_export_fp32", counting)
+    monkeypatch.setattr(export_module, "export_float32", counting)
     return calls
 
 
@@ -293,13 +296,13 @@ def test_stale_export_is_redone(tiny_st_dir, tmp_path, monkeypatch, caplog):
 def test_openvino_int8_export_with_another_group_size_is_redone(tiny_st_dir, tmp_path, monkeypatch, caplog):
 
     calls: list[str] = []
-    original = export_module._compress_openvino_from
+    original = export_module.compress_openvino
 
     def counting(base, out):
         calls.append("compress")
         return original(base, out)
 
-    monkeypatch.setattr(export_module, "_compress_openvino_from", counting)
+    monkeypatch.setattr(export_module, "compress_openvino", counting)
     first = Encoder.load(tiny_st_dir, backend="openvino-int8", cache_folder=tmp_path)
     Encoder.load(tiny_st_dir, backend="openvino-int8", cache_folder=tmp_path)
     assert calls == ["compress"] and first.backend_info["recipe"]["activation_group_size"] == 128
@@ -427,13 +430,14 @@ def test_failed_export_is_a_clear_error(tiny_st_dir, tmp_path, monkeypatch):
         Encoder.load(tiny_st_dir, backend="onnx", cache_folder=tmp_path)
 
 
-@pytest.mark.parametrize(("backend", "step"), [("onnx-int8", "_quantize_from"), ("openvino", "_to_openvino"),
-                                               ("openvino-int8", "_compress_openvino_from")])
-def test_a_failing_converter_or_quantizer_is_a_clear_error(tiny_st_dir, tmp_path, monkeypatch, backend, step):
+@pytest.mark.parametrize(("backend", "module", "step"), [("onnx-int8", export_module, "quantize_onnx"),
+                                                         ("openvino", tracing_module, "_to_openvino"),
+                                                         ("openvino-int8", export_module, "compress_openvino")])
+def test_a_failing_converter_or_quantizer_is_a_clear_error(tiny_st_dir, tmp_path, monkeypatch, backend, module, step):
     def broken(*args, **kwargs):
         raise RuntimeError("converter blew up\nlong traceback")
 
-    monkeypatch.setattr(export_module, step, broken)
+    monkeypatch.setattr(module, step, broken)
     with pytest.raises(ModelLoadError, match=rf"cannot export tiny-st for the {backend} backend \(RuntimeError: "
                                              r"converter blew up\); use backend='torch'$"):
         Encoder.load(tiny_st_dir, backend=backend, cache_folder=tmp_path)
@@ -442,14 +446,14 @@ def test_a_failing_converter_or_quantizer_is_a_clear_error(tiny_st_dir, tmp_path
 
 def test_a_fused_graph_the_runtime_cannot_run_falls_back_to_the_plain_graph(tiny_st_dir, tmp_path, monkeypatch,
                                                                               caplog):
-    real = export_module._verify
+    real = tracing_module.verify_export
 
     def verify(folder, spec, settings, reference, *, strict):
         if not strict:  # the check of the fused graph
             raise RuntimeError("unsupported fused op")
         return real(folder, spec, settings, reference, strict=strict)
 
-    monkeypatch.setattr(export_module, "_verify", verify)
+    monkeypatch.setattr(tracing_module, "verify_export", verify)
     with caplog.at_level(logging.WARNING, logger="frasi"):
         encoder = Encoder.load(tiny_st_dir, backend="onnx", cache_folder=tmp_path)
     assert encoder.runtime.artefact.manifest["export"]["fused"] is False
@@ -458,7 +462,7 @@ def test_a_fused_graph_the_runtime_cannot_run_falls_back_to_the_plain_graph(tiny
 
 
 def test_export_that_disagrees_with_torch_is_refused(tiny_st_dir, tmp_path, monkeypatch):
-    monkeypatch.setattr(export_module, "EXACT_TOLERANCE", 0.0)  # no graph can pass
+    monkeypatch.setattr(artefact_module, "EXACT_TOLERANCE", 0.0)  # no graph can pass
     with pytest.raises(ModelLoadError, match="the onnx export disagrees with torch on probe texts"):
         Encoder.load(tiny_st_dir, backend="onnx", cache_folder=tmp_path)
     assert [p.name for p in (tmp_path / "backends").rglob("*") if p.is_file()] == ["fp32.failed.json"]

@@ -204,3 +204,20 @@ def test_auto_on_the_default_model_gives_torch_vectors(monkeypatch, e5, frasi_ca
              "yupiiiiiiiiiiiii!!! 😀😀", "café ﬁn l’été…"]
     assert encoder.backend == "openvino" and encoder.runtime.settings["sentencepiece"] is not None
     assert np.abs(encoder.encode(texts) - e5.encode(texts)).max() < 1e-4
+
+
+@pytest.mark.real
+def test_the_default_models_small_inputs_tokenize_with_a_model_of_their_own_pieces(e5, frasi_cache):
+    from frasi.backends.tokenizer import FastTokenizer
+
+    runtime = Encoder.load(e5.path, backend="openvino", cache_folder=frasi_cache).runtime
+    folder, settings = runtime.artefact.folder, runtime.settings
+    texts = ["query: ¿Dónde está la estación de tren?", "Il gatto dorme sul divano.", "The stock market fell today.",
+             "yupiiiiiiiiiiiii!!! 😀😀 #felicidad @amigo", "café ﬁn l’été… ＡＢＣ１２３", "  espacios  raros\t",
+             "Ünïcödé ñandú 東京 Москва", "<s> literal", "a" * 700]
+    args = {"max_length": settings["max_length"], "sentencepiece": settings["sentencepiece"]}
+    exact = FastTokenizer(folder / "tokenizer.json", max_length=settings["max_length"]).ids(texts)
+    small = FastTokenizer(folder / "tokenizer.json", **args)
+    assert small.ids(texts) == exact
+    assert small._sentencepiece._full is None  # the whole vocabulary was never loaded
+    assert FastTokenizer(folder / "tokenizer.json", subset={"subset_max_chars": 0}, **args).ids(texts) == exact

@@ -44,7 +44,7 @@ from . import chunking
 from ._fs import atomic_dir
 from ._hf import quiet_loading, quiet_tokenizer
 from .backends import AUTO, Runtime, backend_spec, check_threads
-from .backends.export import ModelNotExportable
+from .backends.artefact import ModelNotExportable
 from .backends.torch_backend import TorchRuntime
 from .errors import FrasiError, InputError, ModelLoadError, check_choice
 from .fingerprint import HashMemo, VectorKey

@@ -6,16 +6,19 @@ the model. :class:`FastTokenizer` is callable like the part of a transformers to
 that :class:`frasi.Encoder` uses.
 
 SentencePiece-style Unigram tokenizers (XLM-R's, so e5's) also get a ``tokenizer.model``
-for the ``sentencepiece`` library, built from ``tokenizer.json`` at export: it loads in
-half the time and a fifth of the memory of ``tokenizers`` (e5: 0.3 s and 50 MB, against
-0.6 s and 250 MB), which is most of a command's cold start. The two libraries agree
-except where their algorithms are known to part, so those texts go to ``tokenizers``
-(loaded on first need): a tie between equally likely splits, an unknown character (fused
-into one ``<unk>`` by ``tokenizers``, not by sentencepiece), combining marks and format
-characters (normalised per grapheme by ``tokenizers``), Hangul jamo, U+0085 and the
-special tokens' own strings. On 176,921 real sentences and tweets in 11 languages the ids
-are identical (0.1-0.4% of sentences and 1.7-2.4% of tweets take the ``tokenizers`` path;
-``benchmarks/tokenizer_parity.py``), and every export is checked on sample texts.
+for the ``sentencepiece`` library, built from ``tokenizer.json`` at export, and the same
+pieces sorted in ``tokenizer.vocab.npz``. ``tokenizers`` takes 0.6 s and 250 MB to load
+e5's vocabulary, and the whole sentencepiece model 0.35 s, most of a command's cold start;
+a few short texts are instead tokenized by a sentencepiece model of just their own pieces,
+built in milliseconds (see :class:`_SentencePiece`). The two libraries agree except where
+their algorithms are known to part, so those texts go to ``tokenizers`` (loaded on first
+need): a tie between equally likely splits, an unknown character (fused into one
+``<unk>`` by ``tokenizers``, not by sentencepiece), combining marks and format characters
+(normalised per grapheme by ``tokenizers``), Hangul jamo, U+0085 and the special tokens'
+own strings. On 198,915 real texts (every STSb split in 11 languages, every UMSAB tweet)
+both sentencepiece paths give ``tokenizers``' ids exactly, and 0.3% of the texts take the
+``tokenizers`` path (``benchmarks/runtime_tokenizer_parity.py``); every export is checked
+on sample texts as well.
 """
 
 from __future__ import annotations
@@ -28,10 +31,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 # transformers' clean_up_tokenization, applied to decoded text when the model asks for it.
 _CLEANUP = ((" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"), (" 'm", "'m"),
             (" 's", "'s"), (" 've", "'ve"), (" 're", "'re"))
 SENTENCEPIECE_FILE = "tokenizer.model"
+VOCABULARY_FILE = "tokenizer.vocab.npz"  # the pieces, sorted, for models of just the pieces a text needs
+SUBSET_MAX_CHARS = 4096  # inputs up to this many characters use a model of their own pieces
+SUBSET_CALLS = 8  # after this many small inputs a process loads the full model once
 _TIE = 1e-5  # relative score difference under which two splits count as equally likely
 _JAMO = ((0x1100, 0x11FF), (0x3130, 0x318F), (0xA960, 0xA97F), (0xD7B0, 0xD7FF), (0xFFA0, 0xFFDC))
 
@@ -45,32 +53,101 @@ def _unsure(char: str) -> bool:
 
 
 class _SentencePiece:
-    """sentencepiece over a Unigram ``tokenizer.json``, for the texts where it gives the same ids."""
+    """sentencepiece over a Unigram ``tokenizer.json``, for the texts where it gives the same ids.
 
-    def __init__(self, model_file: Path, spec: dict[str, Any]) -> None:
-        import sentencepiece
+    Loading the whole model builds a trie of every piece (e5: 250,002 pieces, 0.35 s). A few
+    short texts need far fewer: the pieces that occur in them. So for small inputs a model of
+    just those pieces is built from ``tokenizer.vocab.npz`` (the pieces sorted for a binary
+    search, their ids and scores) in a few milliseconds; it has the same normaliser, the same
+    special pieces and the same lowest and highest scores (which set the unknown-piece
+    penalty), so its segmentation lattice and its ids are the full model's. Larger inputs,
+    and a process that keeps tokenizing, load the full model once.
+    """
 
-        self.processor = sentencepiece.SentencePieceProcessor(model_file=str(model_file))
+    def __init__(self, folder: Path, spec: dict[str, Any], *, subset_max_chars: int = SUBSET_MAX_CHARS,
+                 subset_calls: int = SUBSET_CALLS) -> None:
+        self.folder = folder
         self.first, self.last = spec["first"], spec["last"]
         self.unk = spec["unk"]
         self.specials = tuple(spec["specials"])
+        self.subset_max_chars, self.subset_calls = subset_max_chars, subset_calls
         self._unsure: dict[str, bool] = {}
+        self._full: Any = None
+        self._subset_calls = 0
+        self._vocabulary: dict[str, Any] | None = None
 
-    def ids(self, text: str) -> list[int] | None:
-        """The ids between the special tokens, or None when ``tokenizers`` must decide."""
-        if any(s in text for s in self.specials):
+    @property
+    def full(self) -> Any:
+        """The whole ``tokenizer.model`` (loaded on first use)."""
+        if self._full is None:
+            import sentencepiece
+
+            self._full = sentencepiece.SentencePieceProcessor(model_file=str(self.folder / SENTENCEPIECE_FILE))
+        return self._full
+
+    def _subset_for(self, texts: list[str]) -> tuple[Any, np.ndarray] | None:
+        """A model of the pieces in ``texts`` and its ids' global ids; None where the full model is better."""
+        if (self._full is not None or sum(map(len, texts)) > self.subset_max_chars
+                or self._subset_calls >= self.subset_calls or not (self.folder / VOCABULARY_FILE).is_file()):
             return None
+        self._subset_calls += 1
+        import sentencepiece
+        from sentencepiece import sentencepiece_model_pb2 as pb
+
+        if self._vocabulary is None:
+            with np.load(self.folder / VOCABULARY_FILE) as arrays:
+                self._vocabulary = {name: arrays[name] for name in arrays.files}
+                self._vocabulary["normalizer"] = sentencepiece.SentencePieceNormalizer(
+                    model_proto=self._vocabulary["base"].tobytes())
+        vocab = self._vocabulary
+        longest = int(vocab["longest"])
+        found: set[str] = set()
+        for text in texts:
+            norm = vocab["normalizer"].normalize(text)
+            found.update(norm[i:j] for i in range(len(norm)) for j in range(i + 1, min(len(norm), i + longest) + 1))
+        pieces = vocab["pieces"]
+        wanted = np.array([f.encode() for f in found], dtype=pieces.dtype)
+        at = np.minimum(np.searchsorted(pieces, wanted), len(pieces) - 1)
+        at = np.unique(at[pieces[at] == wanted])
+        at = at[~np.isin(vocab["ids"][at], vocab["base_ids"])]
+        model = pb.ModelProto()
+        model.ParseFromString(vocab["base"].tobytes())
+        for piece, piece_id in zip(pieces[at], vocab["ids"][at]):
+            entry = model.pieces.add()
+            entry.piece, entry.score = piece.decode(), float(vocab["scores"][piece_id])
+        processor = sentencepiece.SentencePieceProcessor(model_proto=model.SerializeToString())
+        return processor, np.concatenate([vocab["base_ids"], vocab["ids"][at]])
+
+    def ids_many(self, texts: list[str]) -> list[list[int] | None]:
+        """The ids between the special tokens of each text, or None where ``tokenizers`` must decide."""
+        out: list[list[int] | None] = [None] * len(texts)
+        sure = [i for i, text in enumerate(texts) if self._sure(text)]
+        if not sure:
+            return out
+        subset = self._subset_for([texts[i] for i in sure])
+        processor, global_ids = subset if subset is not None else (self.full, None)
+        for i in sure:
+            best = processor.nbest_encode_as_proto(texts[i], 2).nbests
+            if len(best) > 1 and abs(best[0].score - best[1].score) <= _TIE * max(1.0, abs(best[0].score)):
+                continue
+            ids = [piece.id for piece in best[0].pieces]
+            if global_ids is not None:
+                ids = global_ids[ids].tolist()
+            if self.unk not in ids:
+                out[i] = ids
+        return out
+
+    def _sure(self, text: str) -> bool:
+        """Whether the two libraries are known to agree on ``text``'s characters."""
+        if any(s in text for s in self.specials):
+            return False
         if not text.isascii():
             for char in set(text):
                 if char not in self._unsure:
                     self._unsure[char] = _unsure(char)
                 if self._unsure[char]:
-                    return None
-        best = self.processor.nbest_encode_as_proto(text, 2).nbests
-        if len(best) > 1 and abs(best[0].score - best[1].score) <= _TIE * max(1.0, abs(best[0].score)):
-            return None
-        ids = [piece.id for piece in best[0].pieces]
-        return None if self.unk in ids else ids
+                    return False
+        return True
 
 
 def sentencepiece_spec(tokenizer: dict[str, Any]) -> dict[str, Any] | None:
@@ -125,7 +202,35 @@ def build_sentencepiece(tokenizer_json: Path, out: Path) -> dict[str, Any] | Non
     normalizer.precompiled_charsmap = base64.b64decode(tokenizer["normalizer"]["precompiled_charsmap"])
     normalizer.add_dummy_prefix = normalizer.remove_extra_whitespaces = normalizer.escape_whitespaces = True
     (out / SENTENCEPIECE_FILE).write_bytes(model.SerializeToString())
+    _write_vocabulary(model, out)
     return spec
+
+
+def _write_vocabulary(model: Any, out: Path) -> None:
+    """``tokenizer.vocab.npz``: what :class:`_SentencePiece` builds a model of a text's own pieces from."""
+    from sentencepiece import sentencepiece_model_pb2 as pb
+
+    normal = pb.ModelProto.SentencePiece.NORMAL
+    pieces = [p.piece.encode() for p in model.pieces]
+    if any(b"\0" in p for p in pieces):  # numpy's bytes arrays drop trailing NULs: no binary search then
+        return
+    scores = np.array([p.score for p in model.pieces], dtype=np.float32)
+    kinds = np.array([p.type for p in model.pieces])
+    normal_ids = np.flatnonzero(kinds == normal)
+    extremes = {int(normal_ids[scores[normal_ids].argmin()]), int(normal_ids[scores[normal_ids].argmax()])}
+    base_ids = np.array(sorted(set(np.flatnonzero(kinds != normal).tolist()) | extremes), dtype=np.int64)
+    base = pb.ModelProto()
+    base.CopyFrom(model)
+    del base.pieces[:]
+    for i in base_ids:
+        base.pieces.add().CopyFrom(model.pieces[int(i)])
+    local = {int(g): i for i, g in enumerate(base_ids)}
+    trainer = base.trainer_spec
+    trainer.unk_id, trainer.bos_id, trainer.eos_id = local[trainer.unk_id], local[trainer.bos_id], local[trainer.eos_id]
+    order = np.argsort(np.array(pieces, dtype=object), kind="stable")
+    np.savez(out / VOCABULARY_FILE, pieces=np.array([pieces[i] for i in order]), ids=order.astype(np.int64),
+             scores=scores, base_ids=base_ids, base=np.frombuffer(base.SerializeToString(), dtype=np.uint8),
+             longest=np.int64(max(len(p.piece) for p in model.pieces)))
 
 
 class FastTokenizer:
@@ -137,7 +242,8 @@ class FastTokenizer:
     """
 
     def __init__(self, path: Path, *, max_length: int, clean_up_spaces: bool = False,
-                 truncation_side: str = "right", sentencepiece: dict[str, Any] | None = None) -> None:
+                 truncation_side: str = "right", sentencepiece: dict[str, Any] | None = None,
+                 subset: dict[str, int] | None = None) -> None:
         self.path = Path(path)
         self.max_length = max_length
         self.clean_up_spaces = clean_up_spaces
@@ -147,7 +253,7 @@ class FastTokenizer:
         self._truncating: int | None = None
         self._sentencepiece = None
         if sentencepiece is not None and (self.path.parent / SENTENCEPIECE_FILE).is_file():
-            self._sentencepiece = _SentencePiece(self.path.parent / SENTENCEPIECE_FILE, sentencepiece)
+            self._sentencepiece = _SentencePiece(self.path.parent, sentencepiece, **(subset or {}))
 
     @property
     def tokenizer(self) -> Any:
@@ -179,8 +285,7 @@ class FastTokenizer:
         truncated = 0
         if self._sentencepiece is not None:
             sp, room = self._sentencepiece, self.max_length - 2
-            for i, text in enumerate(texts):
-                ids = sp.ids(text)
+            for i, ids in enumerate(sp.ids_many(texts)):
                 if ids is None:
                     continue
                 if len(ids) > room:
