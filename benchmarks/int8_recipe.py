@@ -10,7 +10,7 @@ batch); the embedding tables are int8 in all of them. They differ in what stays 
   else, the fused attention op included, is int8 (frasi's recipe before this benchmark);
 * ``ffn-down+edges``: also every matmul of the first and the last layer;
 * ``ffn-down+attention``: also the fused attention op (QKV) of every layer;
-* ``frasi``: all three (``frasi.backends.export.int8_plan``): int8 takes the middle
+* ``frasi``: all three (``frasi.backends.int8.int8_plan``): int8 takes the middle
   layers' attention-output and FFN-up matmuls.
 
 Measured on the dev files of stsb_multi_mt (en, es, it), so that the choice never reads a
@@ -56,7 +56,7 @@ TARGETS = {"stsb_loss": 0.5, "mean_cosine": 0.995, "worst_cosine": 0.98}
 
 def recipe_nodes(graph: Any, recipe: str) -> tuple[list[str], list[str]]:
     """(op types, node names) that ``recipe`` quantizes in ``graph``."""
-    from frasi.backends.export import ACTIVATIONS, LAYER_PATTERN, int8_plan
+    from frasi.backends.int8 import ACTIVATIONS, LAYER_PATTERN, int8_plan
 
     tables = [n.name for n in graph.node if n.op_type == "EmbedLayerNormalization"]
     if recipe == "frasi":
@@ -80,7 +80,7 @@ def quantize(source: Path, out: Path, recipe: str) -> int:
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    from frasi.backends.export import quiet_tools
+    from frasi.backends.artefact import quiet_tools
 
     graph = onnx.load(str(source), load_external_data=False).graph
     ops, nodes = recipe_nodes(graph, recipe)

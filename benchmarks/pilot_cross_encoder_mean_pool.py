@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import frasi.train.cross_encoder as cross_encoder
+from frasi.loading import transformer_folder
 from frasi.train.config import TrainConfig
 
 
@@ -31,7 +32,7 @@ def load_mean_pooled(config: TrainConfig) -> Any:
     from sentence_transformers.base.modules import Dense, Transformer
     from sentence_transformers.sentence_transformer.modules import Pooling
 
-    folder = str(cross_encoder.transformer_folder(config.model))
+    folder = str(transformer_folder(config.model))
     transformers.set_seed(config.seed)  # the new head's initialisation
     local = {"local_files_only": True}
     transformer = Transformer(folder, transformer_task="feature-extraction", max_seq_length=config.max_seq_length,

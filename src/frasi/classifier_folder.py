@@ -16,15 +16,19 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .encoder import Encoder
 from .errors import InputError, ModelLoadError
 from .io import validate_texts
-from .labels import check_labels
+from .labels import check_known_labels
 from .similarity import similarity_pairwise
+from .sources import model_kind
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .finetune.predictor import TextClassifier
 
 FORMAT_VERSION = 1
 CONFIG_NAME = "classifier.json"
@@ -102,20 +106,6 @@ def check_encoder(folder: Path, reference: dict[str, Any], encoder: Encoder, cac
         raise ModelLoadError(f"{folder} was trained on embeddings of {reference['name']!r}, and encoder "
                              f"{encoder.name!r} embeds differently (probe cosine {cosines.min():.3f}); "
                              "load it with the encoder it was trained with")
-
-
-def check_known_labels(labels: Any, classes: np.ndarray) -> None:
-    """InputError if ``labels`` holds classes outside ``classes`` or is of the other label kind."""
-    labels = check_labels(labels)
-    unseen = sorted(set(labels.tolist()) - set(classes.tolist()), key=str)
-    if unseen:
-        known = ", ".join(map(str, classes.tolist()[:20])) + (", ..." if len(classes) > 20 else "")
-        shown = ", ".join(map(repr, unseen[:5])) + (f" and {len(unseen) - 5} more" if len(unseen) > 5 else "")
-        raise InputError(f"labels {shown} were not in the training data (known classes: {known})")
-    if labels.dtype.kind != classes.dtype.kind:
-        kinds = {"U": "strings"}
-        raise InputError(f"labels are {kinds.get(labels.dtype.kind, 'integers')} but the classifier was trained "
-                         f"on {kinds.get(classes.dtype.kind, 'integers')}")
 
 
 def read_pickled_head(folder: Path, config: dict[str, Any], trust_pickle: bool) -> Any:
@@ -226,8 +216,12 @@ class SavedClassifier:
 
 def load_classifier(path: str | os.PathLike[str], *, encoder: Encoder | str | None = None,
                     backend: str | None = None, threads: int | None = None, cache: Any = None,
-                    trust_pickle: bool = False) -> SavedClassifier:
+                    trust_pickle: bool = False) -> SavedClassifier | TextClassifier:
     """A saved classifier ready to predict, without scikit-learn for linear heads.
+
+    A fine-tuned classifier's folder (a Hugging Face sequence-classification folder, see
+    :mod:`frasi.finetune`) gives a :class:`~frasi.finetune.predictor.TextClassifier` on
+    ``backend``.
 
     ``encoder`` replaces the recorded one (it must reproduce the stored probe embeddings);
     ``backend``, ``threads``, ``cache`` and ``trust_pickle`` are as for
@@ -235,6 +229,13 @@ def load_classifier(path: str | os.PathLike[str], *, encoder: Encoder | str | No
     instead.
     """
     folder = Path(path)
+    if not (folder / CONFIG_NAME).is_file() and model_kind(folder) == "text-classifier":
+        if encoder is not None:
+            raise InputError(f"{folder} is a fine-tuned classifier: it carries its own encoder; drop the encoder "
+                             "(CLI: --model)")
+        from .finetune.predictor import TextClassifier
+
+        return TextClassifier.load(folder, backend=backend, threads=threads)
     config = read_config(folder)
     classes = np.asarray(config["classes"])
     if config["head"] in LINEAR_HEADS:

@@ -47,7 +47,6 @@ from .classifier_folder import (
     LINEAR_HEADS,
     PICKLED_HEAD_FILE,
     check_encoder,
-    check_known_labels,
     encoder_reference,
     load_encoder,
     read_config,
@@ -57,7 +56,7 @@ from .classifier_folder import (
 from .encoder import Encoder
 from .errors import InputError, ModelLoadError
 from .io import validate_texts, write_json
-from .labels import check_labels
+from .labels import check_known_labels, check_labels
 from .probes import SHORT_PROBES
 from .sources import DEFAULT_MODEL
 
@@ -324,6 +323,13 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
     def check_known_labels(self, labels: np.ndarray) -> None:
         """Raise if ``labels`` has classes this classifier was not trained on."""
         check_known_labels(labels, self.classes_)
+
+    def experiment_record(self) -> dict[str, Any]:
+        """What :func:`frasi.experiment.run_experiment` reports about this classifier."""
+        encoder = self._encoder()
+        return {"model": encoder.name, "head": self.head, "C": getattr(self, "C_", None),
+                "cv_results": getattr(self, "cv_results_", None),
+                "prompt": encoder.resolve_prompt(self.prompt_name, self.prompt)}
 
     # ------------------------------------------------------------ persistence
 

@@ -97,17 +97,20 @@ def run_experiment(
     evaluations: Mapping[str, LabelledTexts] | None = None,
     output: StrPath | None = None,
     files: Mapping[str, bytes] | None = None,
+    fit_params: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Fit ``classifier`` on ``train``, score it on ``test``, and return (and save) the report.
 
     Args:
-        classifier: an unfitted estimator; an :class:`frasi.EmbeddingClassifier` embeds every
-            distinct text of train and test once.
+        classifier: an unfitted estimator with ``experiment_record()`` (what the report says of
+            it); an :class:`frasi.EmbeddingClassifier` embeds every distinct text of train and
+            test once, a :class:`frasi.finetune.FineTunedClassifier` is fine-tuned on the texts.
         test: the test set; None holds out ``test_size`` of ``train`` (stratified, ``seed``).
         baseline: also fit :func:`fit_tfidf_baseline` (C from ``baseline_C``, ``cv`` folds).
         evaluations: more named sets to score (e.g. each language's validation split).
         output: a new folder for the classifier, ``report.json`` and ``confusion.png``.
         files: more files for that folder (name -> bytes).
+        fit_params: more keyword arguments for ``classifier.fit`` (a dev set, ``resume``).
 
     The report holds the split, sizes, classes, timings, ``test`` metrics (accuracy,
     macro-F1, per class, confusion matrix), ``baseline`` and ``evaluations``.
@@ -134,7 +137,7 @@ def run_experiment(
         return features.get(id(data), list(data.texts))
 
     start = time.perf_counter()
-    classifier.fit(inputs(train), train.labels)
+    classifier.fit(inputs(train), train.labels, **(fit_params or {}))
     fit_seconds = time.perf_counter() - start
     classes = np.asarray(classifier.classes_).tolist()
 
@@ -145,14 +148,10 @@ def run_experiment(
                                       labels=classes)
 
     metrics = score(test)
-    encoder = getattr(classifier, "encoder_", None)
     report: dict[str, Any] = {
-        "model": getattr(encoder, "name", None), "head": getattr(classifier, "head", None),
-        "C": getattr(classifier, "C_", None), "cv_results": getattr(classifier, "cv_results_", None), "seed": seed,
-        "prompt": encoder.resolve_prompt(getattr(classifier, "prompt_name", None), getattr(classifier, "prompt", None))
-        if encoder is not None else None,
-        "split": split, "n_train": len(train), "n_test": len(test), "classes": classes,
-        "embed_seconds": round(embed_seconds, 3), "fit_seconds": round(fit_seconds, 3), "test": metrics,
+        **classifier.experiment_record(), "seed": seed, "split": split, "n_train": len(train), "n_test": len(test),
+        "classes": classes, "embed_seconds": round(embed_seconds, 3), "fit_seconds": round(fit_seconds, 3),
+        "test": metrics,
     }
     if extra:
         report["evaluations"] = {name: score(data) for name, data in extra.items()}

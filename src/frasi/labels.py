@@ -80,3 +80,18 @@ def check_labels(values: Any, *, where: Sequence[str] | None = None, what: str =
         raise InputError(f"{what} mix strings and integers ({places[s]} is the string {clean[s]!r}, {places[n]} "
                          f"the integer {clean[n]}); use one type for all labels, or they become different classes")
     return np.asarray(clean) if isinstance(clean[0], str) else np.asarray(clean, dtype=np.int64)
+
+
+def check_known_labels(labels: Any, classes: np.ndarray) -> None:
+    """InputError if ``labels`` holds classes outside ``classes`` (what a classifier was trained on) or is of the
+    other label type."""
+    labels = check_labels(labels)
+    unseen = sorted(set(labels.tolist()) - set(classes.tolist()), key=str)
+    if unseen:
+        known = ", ".join(map(str, classes.tolist()[:20])) + (", ..." if len(classes) > 20 else "")
+        shown = ", ".join(map(repr, unseen[:5])) + (f" and {len(unseen) - 5} more" if len(unseen) > 5 else "")
+        raise InputError(f"labels {shown} were not in the training data (known classes: {known})")
+    if labels.dtype.kind != classes.dtype.kind:
+        kinds = {"U": "strings"}
+        raise InputError(f"labels are {kinds.get(labels.dtype.kind, 'integers')} but the classifier was trained "
+                         f"on {kinds.get(classes.dtype.kind, 'integers')}")

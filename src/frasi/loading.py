@@ -9,6 +9,7 @@ Face encoder folder gets mean pooling, as sentence-transformers does.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._hf import quiet_loading
 from .errors import FrasiError, InputError, ModelLoadError, first_line
-from .sources import ResolvedModel
+from .sources import ResolvedModel, check_embedder, resolve
 
 if TYPE_CHECKING:  # pragma: no cover
     from sentence_transformers import SentenceTransformer
@@ -175,3 +176,17 @@ def settings_of(st: SentenceTransformer) -> dict[str, Any]:
         "token_type_ids": "token_type_ids" in getattr(tokenizer, "model_input_names", ()),
         "modules": [type(m).__name__ for m in st],
     }
+
+
+def transformer_folder(name_or_path: str | Path) -> Path:
+    """The Hugging Face transformer folder inside a model (the root of a sentence-transformers folder)."""
+    resolved = resolve(name_or_path)
+    check_embedder(resolved)
+    path = resolved.path
+    modules = path / "modules.json"
+    if not modules.is_file():
+        return path
+    for module in json.loads(modules.read_text(encoding="utf-8")):
+        if str(module.get("type", "")).endswith("Transformer"):
+            return path / module.get("path", "")
+    raise ModelLoadError(f"{path} has no Transformer module in modules.json; expected a transformer encoder model")

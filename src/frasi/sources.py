@@ -194,11 +194,14 @@ def _looks_like_path(name: str) -> bool:
     return name.startswith((".", "/", "~")) or name.count("/") > 1 or name.endswith("/")
 
 
-ModelKind = Literal["sentence-transformer", "encoder", "cross-encoder", "pair-model", "classifier"]
+ModelKind = Literal["sentence-transformer", "encoder", "cross-encoder", "pair-model", "classifier",
+                    "text-classifier"]
 """What a folder holds: a sentence-transformers folder (``modules.json``), a plain Hugging Face
-encoder (``config.json``), a cross-encoder (a sequence-classification head: it scores pairs), a
-frasi pair model (``head.json``: regression, siamese or cross-attention) or a frasi classifier
-(``classifier.json``)."""
+encoder (``config.json``), a cross-encoder (a sequence-classification head with one output, or
+one saved by sentence-transformers: it scores pairs), a frasi pair model (``head.json``:
+regression, siamese or cross-attention), a frasi classifier over embeddings
+(``classifier.json``) or a fine-tuned text classifier (a sequence-classification head with two
+or more labels)."""
 EMBEDDERS: tuple[str, ...] = ("sentence-transformer", "encoder")
 
 
@@ -215,11 +218,13 @@ def model_kind(path: Path) -> ModelKind | None:
     config = path / "config.json"
     if config.is_file():
         try:
-            names = json.loads(config.read_text(encoding="utf-8")).get("architectures") or []
+            settings = json.loads(config.read_text(encoding="utf-8"))
+            names = settings.get("architectures") or []
         except (OSError, ValueError, AttributeError):
-            names = []
+            settings, names = {}, []
         if any(str(n).endswith("ForSequenceClassification") for n in names):
-            return "cross-encoder"
+            labels = len(settings.get("id2label") or {}) or int(settings.get("num_labels") or 1)
+            return "cross-encoder" if labels < 2 or "sentence_transformers" in settings else "text-classifier"
     if (path / "modules.json").is_file():
         return "sentence-transformer"
     return "encoder" if config.is_file() else None
@@ -245,9 +250,12 @@ def check_embedder(resolved: ResolvedModel) -> None:
         return
     what = {"cross-encoder": "a cross-encoder: it scores sentence pairs read together and gives no embeddings",
             "pair-model": "a frasi pair model: it scores sentence pairs and gives no embeddings",
-            "classifier": "a frasi classifier folder"}.get(kind or "", "not a model folder")
+            "classifier": "a frasi classifier folder",
+            "text-classifier": "a text classifier (a sequence-classification model)"}.get(kind or "",
+                                                                                          "not a model folder")
     fix = ("use it with 'frasi eval sts --model' or frasi.train.load_scorer(), or pass an embedding model"
-           if kind != "classifier" else "use it with 'frasi classify predict', or pass an embedding model")
+           if kind not in ("classifier", "text-classifier")
+           else "use it with 'frasi classify predict', or pass an embedding model")
     raise InputError(f"{resolved.path} is {what}; {fix}")
 
 

@@ -61,6 +61,7 @@ def share_files(base: Path, out: Path) -> None:
             except OSError:
                 shutil.copy2(base / name, out / name)
 
+
 def verify_export(folder: Path, spec: BackendSpec, settings: dict[str, Any], reference: np.ndarray, *,
             strict: bool) -> dict[str, Any]:
     """Run the export on the probe texts and compare with torch's embeddings; if ``strict``, raise when off."""
@@ -78,6 +79,7 @@ def verify_export(folder: Path, spec: BackendSpec, settings: dict[str, Any], ref
             f"the {spec.name} export disagrees with torch on probe texts (max abs diff "
             f"{check['max_abs_diff']:.2g}, min cosine {check['min_cosine']:.4f}); use backend='torch'")
     return check
+
 
 class quiet_tools:
     """ONNX Runtime's Python tools and NNCF log freely (some through the root logger); mute them while they run."""

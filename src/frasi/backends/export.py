@@ -54,6 +54,7 @@ def runtime_version(runtime: str) -> str:
     except (ImportError, AttributeError) as exc:
         raise ModelLoadError(f"cannot tell which version of {runtime} is installed ({exc}); reinstall it") from None
 
+
 def artefact_folder(resolved: ResolvedModel, spec: BackendSpec, *, cache_folder: Path | None = None) -> Path:
     """Where the export of ``resolved`` for ``spec`` lives (it may not exist)."""
     key = hashlib.sha256(str(resolved.path).encode("utf-8")).hexdigest()[:12]
@@ -61,6 +62,7 @@ def artefact_folder(resolved: ResolvedModel, spec: BackendSpec, *, cache_folder:
     return ((cache_folder or cache_dir()) / "backends" / f"{safe}-{key}"
             / f"{spec.runtime}-{runtime_version(spec.runtime)}"
             / spec.variant)
+
 
 def load_artefact(resolved: ResolvedModel, spec: BackendSpec, *, cache_folder: Path | None = None) -> Artefact:
     """Return the cached export of ``resolved`` for ``spec``, exporting it first if missing or stale.
@@ -104,8 +106,10 @@ def load_artefact(resolved: ResolvedModel, spec: BackendSpec, *, cache_folder: P
         _record_failure(folder, resolved, error)
         raise error from exc
 
+
 def _failure_file(folder: Path) -> Path:
     return folder.with_name(f"{folder.name}.failed.json")
+
 
 def _record_failure(folder: Path, resolved: ResolvedModel, error: ModelLoadError) -> None:
     record = {"format": EXPORT_FORMAT, "error": str(error), "not_exportable": isinstance(error, ModelNotExportable),
@@ -115,6 +119,7 @@ def _record_failure(folder: Path, resolved: ResolvedModel, error: ModelLoadError
             tmp.write_text(json.dumps(record), encoding="utf-8")
     except FrasiError as exc:
         logger.debug("could not record the export failure: %s", exc)
+
 
 def _raise_recorded_failure(folder: Path, resolved: ResolvedModel) -> None:
     """Raise the error of the last export of this model for this runtime if it failed and nothing changed since."""
@@ -156,6 +161,7 @@ def _check(folder: Path, resolved: ResolvedModel, spec: BackendSpec) -> tuple[di
             resolved.path, manifest["source"]["files"])
     except (KeyError, TypeError, AttributeError) as exc:
         return None, f"unreadable manifest ({type(exc).__name__}: {exc})"
+
 
 def _files_damaged(folder: Path, recorded: dict[str, dict[str, Any]]) -> str | None:
     """Which exported file is missing or no longer what was written, or None. A file whose

@@ -30,7 +30,9 @@ from .artefact import Artefact, quiet_tools, share_files, verify_export
 
 logger = logging.getLogger(__name__)
 
+
 ACTIVATIONS = ("Gelu", "BiasGelu", "FastGelu", "QuickGelu", "Relu")
+
 
 LAYER_PATTERN = re.compile(r"(?:^|[/._])(?:layer|layers|block|blocks)[/._](\d+)(?:[/._]|$)")  # encoder/layer.3/...
 
@@ -53,6 +55,7 @@ def int8_plan(graph: Any) -> tuple[list[str], list[str]]:
         keep = producer.get(node.input[0]) in ACTIVATIONS or layers.get(node.name) in edges
         (kept if keep else quantized).append(node.name)
     return quantized, kept
+
 
 def quantize_onnx(base: Artefact, out: Path) -> dict[str, Any]:
     """Quantize the fp32 ONNX export ``base`` into ``out``; return the details for the manifest."""
@@ -80,6 +83,7 @@ def quantize_onnx(base: Artefact, out: Path) -> dict[str, Any]:
     check = verify_export(out, BACKENDS["onnx-int8"], base.settings, reference, strict=True)
     return {**{k: v for k, v in base.manifest["export"].items() if k != "check"}, "quantization": options,
             "check": check}
+
 
 def compress_openvino(base: Artefact, out: Path) -> dict[str, Any]:
     """Compress the weights of the float32 OpenVINO export ``base`` to int8 into ``out`` (NNCF,

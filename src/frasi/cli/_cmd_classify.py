@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,9 +25,11 @@ from ._shared import (
     command,
     emit_json,
     err,
+    option_group,
     out,
     read_input_texts,
     replaced,
+    say_resumable,
     shown,
 )
 
@@ -93,6 +96,34 @@ def _per_class_table(metrics: dict[str, Any], split: str) -> Table:
     return table
 
 
+FineTune = Annotated[bool, typer.Option(
+    "--fine-tune", help="Fine-tune the encoder end to end as a classifier (frasi[finetune]) instead of fitting a "
+                        "head on frozen embeddings; saves a Hugging Face text-classification folder.")]
+
+
+@option_group
+class FineTuneOptions:
+    """How to fine-tune (with --fine-tune)."""
+
+    method: Annotated[str | None, typer.Option(
+        "--method", help="full (every weight, default), lora (adapters, merged at the end) or setfit (contrastive "
+                         "pairs, for few labels).")] = None
+    epochs: Annotated[float | None, typer.Option("--epochs", min=0.01, help="Epochs (default 3).")] = None
+    learning_rate: Annotated[float | None, typer.Option(
+        "--learning-rate", min=0.0, help="Learning rate (default 5e-5 full, 5e-4 lora, 2e-5 setfit).")] = None
+    max_length: Annotated[int | None, typer.Option(
+        "--max-length", min=8, help="Tokens per text; longer texts are cut (default 128).")] = None
+    class_weight: Annotated[str | None, typer.Option(
+        "--class-weight", help="balanced: weigh the loss against class imbalance.")] = None
+    dev: Annotated[Path | None, typer.Option(
+        "--dev", help="Dev data (same layout) for choosing the best checkpoint; default: hold out 10% of DATA.")] = None
+    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted fine-tuning run.")] = False
+
+    def given(self) -> list[str]:
+        return [f"--{f.name.replace('_', '-')}" for f in dataclasses.fields(self)
+                if getattr(self, f.name) not in (None, False)]
+
+
 @command(classify_app, "train")
 def classify_train(
     *, data: Data,
@@ -111,33 +142,86 @@ def classify_train(
     prompt: Annotated[str | None, typer.Option(
         "--prompt", help='Prompt text to prepend; "" disables the model\'s prompt.')] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Texts per forward pass.")] = 32,
-    seed: Seed = 0, cache: CacheOptions, display: Display,
+    seed: Seed = 0, cache: CacheOptions, fine_tune: FineTune = False, tuning: FineTuneOptions, display: Display,
 ) -> None:
-    """Train a classifier on embeddings; report test metrics beside a TF-IDF baseline; save it."""
-    from frasi.classify import EmbeddingClassifier
+    """Train a classifier on embeddings (or fine-tune the encoder, --fine-tune); report test metrics beside a
+    TF-IDF baseline; save it."""
     from frasi.experiment import run_experiment
 
-    check_new_folder(output, what="classifier")
-    C_value = _C_values(C)
+    if not fine_tune and tuning.given():
+        raise InputError(f"{', '.join(tuning.given())} apply to fine-tuning; add --fine-tune")
+    if fine_tune and (head != "linear-svc" or C != "1" or prompt is not None):
+        raise InputError("--head, --C and --prompt apply to a head on frozen embeddings; drop them with --fine-tune")
+    if not (fine_tune and tuning.resume):
+        check_new_folder(output, what="classifier")
     names = _label_names(label_names)
-    EmbeddingClassifier(head=head, C=C_value, cv=cv)._check_params()
+    C_value = _C_values(C)
+    if fine_tune:
+        clf, fit_params = _fine_tuner(output, data, text_col, label_col, names, model, tuning, batch_size, seed)
+    else:
+        from frasi.classify import EmbeddingClassifier
+
+        EmbeddingClassifier(head=head, C=C_value, cv=cv)._check_params()
+        fit_params = {}
     train_set = _read(data, text_col, label_col, names, "train")
     test_set = _read(test, text_col, label_col, names, "test") if test is not None else None
     with cache.store() as store:
-        clf = EmbeddingClassifier(model.load(), head=head, C=C_value, cv=cv, prompt=prompt, batch_size=batch_size,
-                                  random_state=seed, cache=store)
-        report = run_experiment(clf, train_set, test_set, test_size=test_size, seed=seed, baseline=baseline,
-                                baseline_C=C_value, cv=cv, output=output)
+        if not fine_tune:
+            clf = EmbeddingClassifier(model.load(), head=head, C=C_value, cv=cv, prompt=prompt, batch_size=batch_size,
+                                      random_state=seed, cache=store)
+        try:
+            report = run_experiment(clf, train_set, test_set, test_size=test_size, seed=seed, baseline=baseline,
+                                    baseline_C=C_value, cv=cv, output=output, fit_params=fit_params)
+        except KeyboardInterrupt:
+            if fine_tune:
+                say_resumable(output)
+            raise
+        except SystemExit as exc:  # SIGTERM, through frasi.cli.main
+            if fine_tune and exc.code not in (0, None):
+                say_resumable(output)
+            raise
+    if fine_tune:
+        from frasi.train.run import finish, work_folder
+
+        finish(work_folder(output))
     if display.as_json:
         emit_json(report)
         return
-    rows = [(f"embeddings + {head}", report["test"])]
+    rows = [(report["head"] if fine_tune else f"embeddings + {head}", report["test"])]
     if baseline:
         rows.append((report["baseline"]["name"], report["baseline"]["test"]))
     out.print(_metrics_table(f"test: {report['n_test']} texts, {len(report['classes'])} classes", rows))
     out.print(_per_class_table(report["test"], "test"))
     if not display.quiet:
         err.print(f"saved the classifier and {' + '.join(report['files'])} to {output}")
+
+
+def _fine_tuner(output: Path, data: Path, text_col: str | None, label_col: str | None,
+                names: dict[str, str] | None, model: ModelOptions, tuning: FineTuneOptions, batch_size: int,
+                seed: int) -> tuple[Any, dict[str, Any]]:
+    """The FineTunedClassifier the options describe, checked, and its fit parameters (dev set, resume)."""
+    from frasi.finetune import FineTunedClassifier
+    from frasi.settings import setting
+    from frasi.train.run import work_folder
+
+    work = work_folder(output.expanduser())
+    if tuning.resume:
+        check_new_folder(output, what="classifier")
+        if not work.is_dir():
+            raise InputError(f"nothing to resume: {work} does not exist (start without --resume)")
+    if tuning.class_weight not in (None, "balanced"):
+        raise InputError(f"--class-weight takes 'balanced', got {tuning.class_weight!r}")
+    options = {"method": tuning.method, "epochs": tuning.epochs, "learning_rate": tuning.learning_rate,
+               "max_length": tuning.max_length, "class_weight": tuning.class_weight}
+    clf = FineTunedClassifier(setting("model", model.model), batch_size=batch_size, random_state=seed,
+                              checkpoint_dir=work, threads=setting("threads", model.threads),
+                              **{k: v for k, v in options.items() if v is not None})
+    clf._check_params()
+    fit_params: dict[str, Any] = {"resume": tuning.resume}
+    if tuning.dev is not None:
+        dev = _read(tuning.dev, text_col, label_col, names, "dev")
+        fit_params.update(X_dev=list(dev.texts), y_dev=dev.labels)
+    return clf, fit_params
 
 
 @command(classify_app, "predict")
@@ -164,7 +248,7 @@ def classify_predict(
 
 
 def _emit_predictions(clf: Any, items: list[str], output: Path | None, display: Display) -> None:
-    vectors = clf.embed(items)
+    vectors = clf.embed(items) if hasattr(clf, "embed") else items  # embed once for labels and probabilities
     labels = clf.predict(vectors).tolist()
     classes = [str(c) for c in clf.classes_.tolist()]
     proba = clf.predict_proba(vectors) if hasattr(clf, "predict_proba") else None

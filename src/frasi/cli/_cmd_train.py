@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import shlex
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,7 +11,7 @@ from rich.table import Table
 
 from frasi.errors import InputError
 
-from ._shared import Display, app, command, emit_json, err, option_group, out
+from ._shared import Display, app, command, emit_json, err, option_group, out, say_resumable
 
 train_app = typer.Typer(help="Fine-tune pair models on STS data (needs the train extra).", no_args_is_help=True)
 app.add_typer(train_app, name="train")
@@ -144,24 +142,13 @@ def _train(architecture: str | None, config_file: Path | None, train_files: list
     try:
         result = train(config, output, resume=resume)
     except KeyboardInterrupt:
-        _say_resumable(output)
+        say_resumable(output)
         raise
     except SystemExit as exc:  # SIGTERM, through frasi.cli.main
         if exc.code not in (0, None):
-            _say_resumable(output)
+            say_resumable(output)
         raise
     _show(result, display)
-
-
-def _say_resumable(output: Path) -> None:
-    """After an interrupt: where the checkpoints are, and the exact command that continues the run."""
-    from frasi.train.run import work_folder
-
-    work = work_folder(output.expanduser())
-    if work.is_dir() and any(work.iterdir()):
-        command = shlex.join(["frasi", *sys.argv[1:]]) if "--resume" in sys.argv else \
-            shlex.join(["frasi", *sys.argv[1:], "--resume"])
-        err.print(f"kept the checkpoints in {work}; to continue from the last one, run: {command}")
 
 
 @command(train_app, "bi-encoder")

@@ -16,6 +16,7 @@ import inspect
 import json
 import logging
 import os
+import shlex
 import sys
 import typing
 from collections.abc import Callable, Iterator
@@ -240,3 +241,14 @@ def backend_line(encoder: frasi.Encoder) -> str:
 
 def round6(value: float) -> float:
     return round(float(value), 6)
+
+
+def say_resumable(output: Path) -> None:
+    """After an interrupt: where the checkpoints are, and the exact command that continues the run."""
+    from frasi.train.run import work_folder
+
+    work = work_folder(output.expanduser())
+    if work.is_dir() and any(work.iterdir()):
+        command = shlex.join(["frasi", *sys.argv[1:]]) if "--resume" in sys.argv else \
+            shlex.join(["frasi", *sys.argv[1:], "--resume"])
+        err.print(f"kept the checkpoints in {work}; to continue from the last one, run: {command}")

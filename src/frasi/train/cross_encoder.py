@@ -9,7 +9,6 @@ checkpoint, early stopping and resuming work as for the bi-encoder.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,29 +16,14 @@ from typing import Any
 
 import numpy as np
 
+from frasi.loading import transformer_folder
+
 from . import run as runs
 from . import st_trainer
 from .config import TrainConfig
 from .evaluation import METRIC
 
 logger = logging.getLogger(__name__)
-
-
-def transformer_folder(name_or_path: str) -> Path:
-    """The Hugging Face transformer folder inside a model (the root of a sentence-transformers folder)."""
-    from frasi.errors import ModelLoadError
-    from frasi.sources import check_embedder, resolve
-
-    resolved = resolve(name_or_path)
-    check_embedder(resolved)
-    path = resolved.path
-    modules = path / "modules.json"
-    if not modules.is_file():
-        return path
-    for module in json.loads(modules.read_text(encoding="utf-8")):
-        if str(module.get("type", "")).endswith("Transformer"):
-            return path / module.get("path", "")
-    raise ModelLoadError(f"{path} has no Transformer module in modules.json; expected a transformer encoder model")
 
 
 def load_new_cross_encoder(config: TrainConfig) -> Any:

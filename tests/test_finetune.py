@@ -1,0 +1,214 @@
+"""Fine-tuned text classifiers: full, LoRA and SetFit's method on a tiny model; folders, backends, CLI, errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from frasi.errors import InputError, MissingExtraError
+from frasi.finetune import FineTunedClassifier
+from frasi.finetune.predictor import TextClassifier
+
+GREETINGS = ["hola mundo", "ciao mondo", "hello world", "buenos días", "buongiorno", "good morning",
+             "hola qué tal", "ciao come stai", "hello how are you", "buenos días mundo"]
+ANIMALS = ["el gato duerme", "il cane dorme", "the cat sleeps", "the dog sleeps on the sofa",
+           "el perro sobre el sofá", "il gatto sul divano", "the cat is a dog", "la casa del gato",
+           "il cane e il gatto", "the dog and the cat"]
+TEXTS = GREETINGS + ANIMALS
+LABELS = ["greeting"] * len(GREETINGS) + ["animal"] * len(ANIMALS)
+FAST = {"epochs": 10, "batch_size": 4, "learning_rate": 5e-3, "max_length": 16, "validation_fraction": 0.0}
+
+
+@pytest.fixture(scope="module")
+def tuned(tiny_encoder_dir):
+    return FineTunedClassifier(tiny_encoder_dir, **FAST).fit(TEXTS, LABELS)
+
+
+def test_full_fine_tuning_learns_the_training_data(tuned):
+    history = [h["loss"] for h in tuned.training_["history"] if "loss" in h]
+    assert history[-1] < history[0] * 0.7  # the loss falls
+    assert (tuned.predict(TEXTS) == np.array(LABELS)).mean() >= 0.9
+    assert tuned.classes_.tolist() == ["animal", "greeting"]
+    np.testing.assert_allclose(tuned.predict_proba(TEXTS).sum(axis=1), 1.0, rtol=1e-6)
+    assert tuned.backend == "torch"
+
+
+def test_the_folder_is_a_standard_text_classification_folder(tuned, tmp_path):
+    from transformers import pipeline
+
+    folder = tuned.save(tmp_path / "clf", files={"report.json": b"{}"})
+    assert {"config.json", "model.safetensors", "tokenizer.json", "frasi_classifier.json", "report.json"} <= {
+        p.name for p in folder.iterdir()}
+    config = json.loads((folder / "config.json").read_text())
+    assert config["id2label"] == {"0": "animal", "1": "greeting"}
+    piped = [r["label"] for r in pipeline("text-classification", model=str(folder), device="cpu")(TEXTS)]
+    assert piped == tuned.predict(TEXTS).tolist()
+
+
+@pytest.mark.parametrize("backend", ["torch", "openvino"])
+def test_reloaded_on_any_backend_it_gives_the_same_logits(tuned, tmp_path, backend):
+    folder = tuned.save(tmp_path / "clf")
+    loaded = FineTunedClassifier.load(folder, backend=backend)
+    assert loaded.backend == backend
+    np.testing.assert_allclose(loaded.decision_function(TEXTS), tuned.decision_function(TEXTS), atol=1e-4)
+    assert loaded.predict(TEXTS).tolist() == tuned.predict(TEXTS).tolist()
+
+
+def test_load_classifier_gives_a_predictor_without_scikit_learn(tuned, tmp_path):
+    from frasi.classifier_folder import load_classifier
+
+    folder = tuned.save(tmp_path / "clf")
+    predictor = load_classifier(folder, backend="openvino")
+    assert isinstance(predictor, TextClassifier)
+    assert predictor.predict(TEXTS).tolist() == tuned.predict(TEXTS).tolist()
+    with pytest.raises(InputError, match="carries its own encoder"):
+        load_classifier(folder, encoder="multilingual-e5-small")
+
+
+def test_integer_labels_stay_integers(tiny_encoder_dir, tmp_path):
+    labels = [2 if label == "greeting" else 0 for label in LABELS]
+    clf = FineTunedClassifier(tiny_encoder_dir, **{**FAST, "epochs": 1}).fit(TEXTS, labels)
+    loaded = FineTunedClassifier.load(clf.save(tmp_path / "clf"), backend="torch")
+    assert loaded.classes_.tolist() == [0, 2] and set(loaded.predict(TEXTS).tolist()) <= {0, 2}
+
+
+def test_lora_trains_adapters_and_saves_a_merged_plain_model(tiny_encoder_dir, tmp_path):
+    clf = FineTunedClassifier(tiny_encoder_dir, method="lora", lora_r=4, **{**FAST, "epochs": 2}).fit(TEXTS, LABELS)
+    assert clf.training_["steps"] == 10
+    folder = clf.save(tmp_path / "lora")
+    assert not any("lora" in key for key in json.loads((folder / "config.json").read_text()))
+    loaded = FineTunedClassifier.load(folder, backend="torch")
+    np.testing.assert_allclose(loaded.decision_function(TEXTS), clf.decision_function(TEXTS), atol=1e-5)
+
+
+def test_setfit_tunes_the_body_on_pairs_and_makes_the_regression_the_last_layer(tiny_encoder_dir):
+    clf = FineTunedClassifier(tiny_encoder_dir, method="setfit", contrastive_pairs=320, batch_size=8,
+                              learning_rate=1e-3, max_length=16).fit(TEXTS, LABELS)
+    record = clf.training_["contrastive"]
+    assert record["pairs"] == 320 and record["last_loss"] < record["first_loss"]
+    assert (clf.predict(TEXTS) == np.array(LABELS)).mean() >= 0.7
+
+
+def test_a_dev_set_selects_the_best_checkpoint_and_stops_early(tiny_encoder_dir):
+    clf = FineTunedClassifier(tiny_encoder_dir, **{**FAST, "epochs": 6, "early_stopping": 1}).fit(
+        TEXTS, LABELS, X_dev=TEXTS[::3], y_dev=LABELS[::3])
+    training = clf.training_
+    assert training["dev"] == "given" and training["best_dev_macro_f1"] is not None
+    assert training["best_step"] <= training["steps"]
+
+
+def test_balanced_class_weights():
+    from frasi.finetune.training import class_weights
+
+    np.testing.assert_allclose(class_weights(np.array([0, 0, 0, 1]), 2, "balanced"), [4 / 6, 2.0])
+    assert class_weights(np.array([0, 1]), 2, None) is None
+
+
+def test_an_interrupted_run_resumes_from_its_last_checkpoint(tiny_encoder_dir, tmp_path):
+    class Interrupt:
+        def on_checkpoint(self, step: int) -> None:
+            if step >= 10:
+                raise KeyboardInterrupt
+
+    work = tmp_path / "work"
+    settings = {**FAST, "epochs": 4, "checkpoint_dir": work}
+    with pytest.raises(KeyboardInterrupt):
+        FineTunedClassifier(tiny_encoder_dir, **settings).fit(TEXTS, LABELS, callbacks=[Interrupt()])
+    assert (work / "checkpoint-10").is_dir()
+    with pytest.raises(InputError, match="holds an interrupted run; pass resume=True"):
+        FineTunedClassifier(tiny_encoder_dir, **settings).fit(TEXTS, LABELS)
+    with pytest.raises(InputError, match="learning_rate changed"):
+        FineTunedClassifier(tiny_encoder_dir, **{**settings, "learning_rate": 1e-3}).fit(TEXTS, LABELS, resume=True)
+    resumed = FineTunedClassifier(tiny_encoder_dir, **settings).fit(TEXTS, LABELS, resume=True)
+    assert resumed.training_["steps"] == 20
+    straight = FineTunedClassifier(tiny_encoder_dir, **{**settings, "checkpoint_dir": None}).fit(TEXTS, LABELS)
+    np.testing.assert_allclose(resumed.decision_function(TEXTS), straight.decision_function(TEXTS), atol=1e-4)
+
+
+@pytest.mark.parametrize(("fit", "message"), [
+    ({"X": TEXTS, "y": ["a"] * len(TEXTS)}, "only one class"),
+    ({"X": TEXTS[:-1], "y": LABELS}, "19 texts and 20 labels"),
+    ({"X": [*TEXTS[:-1], "  "], "y": LABELS}, "empty or whitespace-only"),
+    ({"X": TEXTS, "y": [*LABELS[:-1], float("nan")]}, "NaN"),
+    ({"X": TEXTS, "y": LABELS, "X_dev": ["hola"], "y_dev": ["plant"]}, "'plant' were not in the training data"),
+    ({"X": "hola mundo", "y": LABELS}, "not a single string"),
+])
+def test_bad_data_is_a_clear_error(tiny_encoder_dir, fit, message):
+    with pytest.raises(InputError, match=message):
+        FineTunedClassifier(tiny_encoder_dir, **FAST).fit(**fit)
+
+
+@pytest.mark.parametrize(("params", "message"), [
+    ({"method": "magic"}, "method must be one of full, lora, setfit"),
+    ({"epochs": 0}, "epochs must be a positive number"),
+    ({"validation_fraction": 0.9}, "validation_fraction"),
+    ({"class_weight": "heavy"}, "class_weight must be"),
+])
+def test_bad_parameters_are_clear_errors(tiny_encoder_dir, params, message):
+    with pytest.raises(InputError, match=message):
+        FineTunedClassifier(tiny_encoder_dir, **params).fit(TEXTS, LABELS)
+
+
+def test_lora_without_peft_names_the_extra(tiny_encoder_dir, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "peft", None)  # import peft raises ImportError
+    with pytest.raises(MissingExtraError, match=r"frasi\[finetune\]"):
+        FineTunedClassifier(tiny_encoder_dir, method="lora", **FAST).fit(TEXTS, LABELS)
+
+
+def test_the_scikit_learn_contract(tiny_encoder_dir):
+    from sklearn.base import clone
+    from sklearn.exceptions import NotFittedError
+
+    clf = FineTunedClassifier(tiny_encoder_dir, method="lora", lora_r=4)
+    assert clone(clf).get_params() == clf.get_params()
+    with pytest.raises(NotFittedError, match="call fit"):
+        clf.predict(TEXTS)
+
+
+# ---------------------------------------------------------------- CLI
+
+
+@pytest.fixture
+def data_files(tmp_path):
+    train = tmp_path / "train.jsonl"
+    train.write_text("".join(json.dumps({"text": t, "label": label}) + "\n" for t, label in zip(TEXTS, LABELS)),
+                     encoding="utf-8")
+    return train
+
+
+def run(capsys, *args: str) -> tuple[int, str, str]:
+    from frasi.cli import main
+
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_cli_fine_tunes_reports_and_predicts(capsys, data_files, tiny_encoder_dir, tmp_path):
+    out = tmp_path / "clf"
+    code, stdout, err = run(capsys, "classify", "train", str(data_files), "--fine-tune", "-m", str(tiny_encoder_dir),
+                            "-o", str(out), "--test", str(data_files), "--epochs", "10", "--batch-size", "4",
+                            "--learning-rate", "5e-3", "--max-length", "16", "--json")
+    assert code == 0, err
+    report = json.loads(stdout)
+    assert report["head"] == "fine-tuned (full)" and report["test"]["accuracy"] >= 0.9
+    assert report["baseline"]["name"].startswith("TF-IDF")
+    assert {"report.json", "config.json"} <= {p.name for p in out.iterdir()}
+    assert not out.with_name("clf.partial").exists()
+    code, stdout, err = run(capsys, "classify", "predict", str(out), "hola mundo", "il cane dorme", "--json")
+    assert code == 0, err
+    records = json.loads(stdout)
+    assert [r["label"] for r in records] == ["greeting", "animal"]
+    assert set(records[0]["probabilities"]) == {"animal", "greeting"}
+    code, stdout, err = run(capsys, "classify", "evaluate", str(out), str(data_files), "--json")
+    assert code == 0 and json.loads(stdout)["test"]["accuracy"] >= 0.9, err
+
+
+def test_cli_fine_tuning_options_need_fine_tune(capsys, data_files, tmp_path):
+    code, _, err = run(capsys, "classify", "train", str(data_files), "-o", str(tmp_path / "x"), "--method", "lora")
+    assert code == 2 and "--method apply to fine-tuning; add --fine-tune" in err
+    assert not (tmp_path / "x").exists()
