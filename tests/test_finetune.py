@@ -81,6 +81,19 @@ def test_lora_trains_adapters_and_saves_a_merged_plain_model(tiny_encoder_dir, t
     assert not any("lora" in key for key in json.loads((folder / "config.json").read_text()))
     loaded = FineTunedClassifier.load(folder, backend="torch")
     np.testing.assert_allclose(loaded.decision_function(TEXTS), clf.decision_function(TEXTS), atol=1e-5)
+    # the adapter, kept beside the merged model, merges into the base model again without torch or peft
+    from frasi.adapters import merge_lora
+
+    assert sorted(p.name for p in (folder / "adapter").iterdir()) == ["adapter_config.json",
+                                                                       "adapter_model.safetensors"]
+    again = tmp_path / "again"
+    again.mkdir()
+    config = json.loads((folder / "config.json").read_text())
+    merge_lora(tiny_encoder_dir, folder / "adapter", again, base_prefix="bert.",
+               config_updates={k: config[k] for k in ("architectures", "id2label", "label2id")})
+    (again / "frasi_classifier.json").write_bytes((folder / "frasi_classifier.json").read_bytes())
+    remerged = FineTunedClassifier.load(again, backend="torch")
+    np.testing.assert_allclose(remerged.decision_function(TEXTS), clf.decision_function(TEXTS), atol=1e-5)
 
 
 def test_setfit_tunes_the_body_on_pairs_and_makes_the_regression_the_last_layer(tiny_encoder_dir):

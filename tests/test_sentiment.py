@@ -1,41 +1,74 @@
-"""The shipped sentiment head: packaged files, its training record, and real predictions."""
+"""The shipped sentiment model: packaged files, its training record, the build on first use, real predictions."""
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pytest
 
 import frasi
-from frasi.sentiment import LABELS, SENTIMENT_HEAD_DIR, sentiment_card
+from frasi.sentiment import LABELS, SENTIMENT_HEAD_DIR, SENTIMENT_MODEL_DIR, sentiment_card
+
+CLEAR = {
+    "¡Me encanta este lugar, todo estuvo perfecto!": "positive",
+    "Qué asco de servicio, nunca más vuelvo.": "negative",
+    "Che bella giornata, sono felicissimo!": "positive",
+    "Che schifo, il peggior film che abbia mai visto.": "negative",
+    "I absolutely love this, best day ever!": "positive",
+    "This is terrible, I hate it so much.": "negative",
+}
 
 
-def test_the_head_ships_as_plain_arrays_and_json():
-    assert sorted(p.name for p in SENTIMENT_HEAD_DIR.iterdir()) == ["classifier.json", "head.npz", "training.json"]
-    with np.load(SENTIMENT_HEAD_DIR / "head.npz", allow_pickle=False) as arrays:
-        assert arrays["coef"].shape == (3, 384)
+def test_the_model_ships_as_a_small_adapter_without_pickle():
+    names = sorted(p.name for p in SENTIMENT_MODEL_DIR.iterdir())
+    assert names == ["adapter_config.json", "adapter_model.safetensors", "training.json"]
+    assert sum(p.stat().st_size for p in SENTIMENT_MODEL_DIR.iterdir()) < 10 * 2**20
+    config = json.loads((SENTIMENT_MODEL_DIR / "adapter_config.json").read_text())
+    assert config["peft_type"] == "LORA" and not config.get("use_dora")
 
 
 def test_the_training_record_says_how_it_was_made():
     card = sentiment_card()
-    assert card["encoder"]["name"] == "multilingual-e5-small"
-    assert card["head"]["seed"] == 0 and card["head"]["C"] in card["head"]["C_grid"]
+    assert card["model"]["base_model"] == "multilingual-e5-small" and card["model"]["method"] == "lora"
+    assert card["seed"] == 0 and "val" in card["data"]["selection"]
     assert set(card["metrics"]) == {"val", "test"}
     assert set(card["metrics"]["test"]) == {"es", "it", "en"}
     assert all(len(digest) == 64 for digest in card["data"]["files"].values())
+    assert card["merge_check"]["max_abs_logit_difference"] < 1e-3
+    assert card["training"]["seconds"] > 0
+
+
+def test_the_frozen_head_still_ships_as_plain_arrays():
+    assert sorted(p.name for p in SENTIMENT_HEAD_DIR.iterdir()) == ["classifier.json", "head.npz", "training.json"]
+
+
+def test_another_encoder_is_refused():
+    with pytest.raises(frasi.InputError, match="carries its own encoder"):
+        frasi.load_sentiment("all-MiniLM-L6-v2")
 
 
 @pytest.mark.real
-def test_shipped_head_labels_clear_sentences_batched(e5):
-    clf = frasi.load_sentiment(encoder=e5)
-    assert clf.classes_.tolist() == list(LABELS)
-    texts = ["Me encanta, es genial.", "El peor servicio que he tenido nunca.", "Sono molto triste e arrabbiato.",
-             "Questo ristorante è fantastico!", "What a wonderful surprise!", "I hate waiting in this line."]
-    assert clf.predict(texts).tolist() == ["positive", "negative", "negative", "positive", "positive", "negative"]
-    proba = clf.predict_proba(texts)
-    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
+def test_the_shipped_model_builds_once_and_labels_clear_sentences(frasi_cache, e5_dir):
+    from frasi.sentiment import sentiment_model_folder
+
+    folder = sentiment_model_folder(cache_folder=frasi_cache)
+    assert sentiment_model_folder(cache_folder=frasi_cache) == folder  # built once
+    clf = frasi.load_sentiment(backend="openvino", cache_folder=frasi_cache)
+    assert clf.classes_.tolist() == list(LABELS) and clf.backend == "openvino"
+    assert clf.predict(list(CLEAR)).tolist() == list(CLEAR.values())
+    np.testing.assert_allclose(clf.predict_proba(list(CLEAR)).sum(axis=1), 1.0, rtol=1e-6)
+    on_torch = frasi.load_sentiment(backend="torch", cache_folder=frasi_cache)
+    np.testing.assert_allclose(clf.decision_function(list(CLEAR)), on_torch.decision_function(list(CLEAR)),
+                               atol=1e-4)
 
 
 @pytest.mark.real
-def test_shipped_head_refuses_another_encoder(minilm):
-    with pytest.raises(frasi.ModelLoadError, match="trained on"):
-        frasi.load_sentiment(encoder=minilm)
+def test_the_built_model_gives_the_same_labels_in_a_transformers_pipeline(frasi_cache, e5_dir):
+    from transformers import pipeline
+
+    from frasi.sentiment import sentiment_model_folder
+
+    folder = sentiment_model_folder(cache_folder=frasi_cache)
+    piped = pipeline("text-classification", model=str(folder), device="cpu")(list(CLEAR))
+    assert [r["label"] for r in piped] == list(CLEAR.values())

@@ -63,6 +63,7 @@ logger = logging.getLogger(__name__)
 
 METHODS = ("full", "lora", "setfit")
 LEARNING_RATES = {"full": 5e-5, "lora": 5e-4, "setfit": 2e-5}
+ADAPTER_FOLDER = "adapter"  # a LoRA run's adapter, in peft's format, beside the merged model
 STATE_FILE = "frasi_fit_state.json"  # in checkpoint_dir: what the run was started with
 MIN_PER_CLASS_FOR_DEV = 5  # a held-out dev set needs this many training texts in every class
 
@@ -326,6 +327,7 @@ class FineTunedClassifier(ClassifierMixin, BaseEstimator):
                                max_length=self.max_length, weights=weights, work=work, resume=resume,
                                listeners=callbacks, is_head=lambda name: any(m in f".{name}" for m in head_modules))
         if self.method == "lora":
+            self.adapter_files_ = _adapter_files(model_to_train)
             merged = model_to_train.merge_and_unload()
             for name, param in merged.state_dict().items():  # merge in place: the caller keeps ``model``
                 model.state_dict()[name].copy_(param)
@@ -392,8 +394,13 @@ class FineTunedClassifier(ClassifierMixin, BaseEstimator):
         record = {"kind": "fine-tuned text classifier", "method": self.method, "params": params,
                   "training": getattr(self, "training_", None),
                   "versions": versions(("frasi", "torch", "transformers", "peft"))}
+        adapter = getattr(self, "adapter_files_", None)
         with atomic_dir(path, what="fine-tuned classifier") as tmp, quiet_loading():
             write_folder(tmp, model, tokenizer, self.classes_, record, max_length=self.max_length, files=files)
+            if adapter:  # LoRA: the adapter too, small, to merge into the base model again (frasi.adapters)
+                (tmp / ADAPTER_FOLDER).mkdir()
+                for name, data in adapter.items():
+                    (tmp / ADAPTER_FOLDER / name).write_bytes(data)
         logger.info("saved the fine-tuned classifier to %s", path)
         return Path(path)
 
@@ -416,3 +423,10 @@ class FineTunedClassifier(ClassifierMixin, BaseEstimator):
         predictor.batch_size = max(32, clf.batch_size)
         clf.predictor_ = predictor
         return clf
+
+
+def _adapter_files(model: Any) -> dict[str, bytes]:
+    """A peft model's adapter as peft saves it (``adapter_config.json``, ``adapter_model.safetensors``)."""
+    with tempfile.TemporaryDirectory(prefix="frasi-adapter-") as folder:
+        model.save_pretrained(folder)
+        return {p.name: p.read_bytes() for p in Path(folder).iterdir() if p.is_file() and p.name != "README.md"}

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError, ModelLoadError
+from ..fingerprint import VectorKey
 from ..io import validate_texts
 from ..labels import check_known_labels, check_labels
 from .folder import read_record
@@ -30,16 +31,19 @@ class TextClassifier:
     """Texts in, labels (``classes_``) and probabilities out, from a sequence classifier's logits."""
 
     def __init__(self, runtime: TorchLogits | ExportedLogits, classes: np.ndarray, *, batch_size: int = 32,
-                 record: dict[str, Any] | None = None) -> None:
+                 record: dict[str, Any] | None = None, cache: Any = None, name: str = "") -> None:
         self.runtime = runtime
         self.classes_ = classes
         self.batch_size = batch_size
         self.record = record or {}
+        self.cache = cache  # an EmbeddingCache: the logits of texts seen before are not computed again
+        self.name = name
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, backend: str | None = None, threads: int | None = None,
-             cache_folder: str | os.PathLike[str] | None = None) -> TextClassifier:
-        """A fine-tuned folder (or any Hugging Face text-classification folder) on ``backend``."""
+             cache: Any = None, cache_folder: str | os.PathLike[str] | None = None) -> TextClassifier:
+        """A fine-tuned folder (or any Hugging Face text-classification folder) on ``backend``; ``cache`` (an
+        EmbeddingCache) keeps logits as the Encoder keeps vectors, and ``cache_folder`` is where exports go."""
         folder = Path(path).expanduser()
         if not (folder / "config.json").is_file():
             raise ModelLoadError(f"{folder} is not a fine-tuned classifier folder: config.json is missing")
@@ -48,7 +52,7 @@ class TextClassifier:
         runtime = open_logits(folder.resolve(), name=folder.name, backend=backend, threads=threads,
                               max_length=max_length,
                               cache_folder=Path(cache_folder).expanduser() if cache_folder is not None else None)
-        return cls(runtime, check_labels(record["classes"]), record=record)
+        return cls(runtime, check_labels(record["classes"]), record=record, cache=cache, name=folder.name)
 
     @property
     def backend(self) -> str:
@@ -60,11 +64,22 @@ class TextClassifier:
         """Why the backend is not the one asked for (``auto`` fell back to torch), or None."""
         return self.runtime.note
 
+    def vector_key(self) -> VectorKey:
+        """The key of this classifier's logits in an EmbeddingCache: its files and runtime (loads nothing)."""
+        fields = {"format": 1, "output": "sequence-classification logits",
+                  "model": self.runtime.fingerprint(self.cache), "backend": self.runtime.info(),
+                  "classes": self.classes_.tolist()}
+        return VectorKey.from_fields(fields, label=self.name)
+
     def decision_function(self, X: Sequence[str]) -> np.ndarray:
         """The logits, columns in ``classes_`` order."""
         if isinstance(X, str):
             raise InputError("give a list of texts, not a single string (wrap it: [text])")
-        return self.runtime.logits(validate_texts(X), batch_size=self.batch_size)
+        texts = validate_texts(X)
+        if self.cache is None:
+            return self.runtime.logits(texts, batch_size=self.batch_size)
+        return self.cache.get_or_compute(self.vector_key(), texts,
+                                         lambda missing: self.runtime.logits(missing, batch_size=self.batch_size))
 
     def predict_proba(self, X: Sequence[str]) -> np.ndarray:
         """Class probabilities (the softmax of the logits), columns in ``classes_`` order."""

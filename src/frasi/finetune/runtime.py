@@ -30,10 +30,24 @@ class TorchLogits:
     backend = "torch"
 
     def __init__(self, model: Any, tokenizer: Any, *, max_length: int, threads: int | None = None,
-                 note: str | None = None) -> None:
+                 note: str | None = None, folder: Path | None = None) -> None:
         self.model, self.tokenizer, self.max_length = model, tokenizer, max_length
         self.threads = threads
         self.note = note
+        self.folder = folder  # where the weights were loaded from, if they were
+
+    def fingerprint(self, memo: Any = None) -> str:
+        """The folder's files, or the weights in memory (a model just fine-tuned)."""
+        from ..fingerprint import model_fingerprint, weights_fingerprint
+
+        if self.folder is not None:
+            return "files:" + model_fingerprint(self.folder, memo)
+        return "weights:" + weights_fingerprint(self.model)
+
+    def info(self) -> dict[str, Any]:
+        from ..versions import versions
+
+        return {"backend": "torch", "max_length": self.max_length, **versions(("torch", "transformers"))}
 
     def logits(self, texts: Sequence[str], *, batch_size: int = 32) -> np.ndarray:
         import torch
@@ -75,6 +89,12 @@ class ExportedLogits:
     def logits(self, texts: Sequence[str], *, batch_size: int = 32) -> np.ndarray:
         return self.runtime.encode(list(texts), batch_size=batch_size)[0]
 
+    def fingerprint(self, memo: Any = None) -> str:
+        return self.runtime.fingerprint(memo)
+
+    def info(self) -> dict[str, Any]:
+        return self.runtime.info()
+
 
 def load_torch_model(folder: Path) -> tuple[Any, Any]:
     """(model, tokenizer) of a sequence-classification folder, on torch."""
@@ -115,4 +135,4 @@ def open_logits(folder: Path, *, name: str, backend: str | None = None, threads:
             (logger.info if isinstance(exc, ModelNotExportable) else logger.warning)(
                 "running %s on torch (%s)", name, note)
     model, tokenizer = load_torch_model(folder)
-    return TorchLogits(model, tokenizer, max_length=max_length, threads=threads, note=note)
+    return TorchLogits(model, tokenizer, max_length=max_length, threads=threads, note=note, folder=folder)
