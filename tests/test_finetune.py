@@ -225,3 +225,15 @@ def test_cli_fine_tuning_options_need_fine_tune(capsys, data_files, tmp_path):
     code, _, err = run(capsys, "classify", "train", str(data_files), "-o", str(tmp_path / "x"), "--method", "lora")
     assert code == 2 and "--method apply to fine-tuning; add --fine-tune" in err
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.real
+def test_a_real_encoder_fine_tunes_and_generalises(tmp_path):
+    """all-MiniLM-L6-v2, fine-tuned whole on twenty sentences, labels sentences it never saw and reloads on OpenVINO."""
+    clf = FineTunedClassifier("all-MiniLM-L6-v2", epochs=4, batch_size=4, learning_rate=1e-4, max_length=32,
+                              validation_fraction=0.0, random_state=0).fit(TEXTS, LABELS)
+    unseen = ["good evening, how are you", "the cat sleeps on the bed"]
+    assert clf.predict(unseen).tolist() == ["greeting", "animal"]
+    clf.save(tmp_path / "clf")
+    fast = TextClassifier.load(tmp_path / "clf", backend="openvino")
+    np.testing.assert_allclose(fast.decision_function(unseen), clf.decision_function(unseen), atol=1e-4)
