@@ -63,6 +63,11 @@ def test_load_classifier_gives_a_predictor_without_scikit_learn(tuned, tmp_path)
     predictor = load_classifier(folder, backend="openvino")
     assert isinstance(predictor, TextClassifier)
     assert predictor.predict(TEXTS).tolist() == tuned.predict(TEXTS).tolist()
+    logits = predictor.embed(TEXTS)  # computed once, read by predict and predict_proba alike
+    assert predictor.predict(logits).tolist() == tuned.predict(TEXTS).tolist()
+    np.testing.assert_allclose(predictor.predict_proba(logits), predictor.predict_proba(TEXTS), atol=1e-6)
+    with pytest.raises(InputError, match="2 columns"):
+        predictor.predict(np.zeros((2, 5), dtype=np.float32))
     with pytest.raises(InputError, match="carries its own encoder"):
         load_classifier(folder, encoder="multilingual-e5-small")
 

@@ -71,8 +71,20 @@ class TextClassifier:
                   "classes": self.classes_.tolist()}
         return VectorKey.from_fields(fields, label=self.name)
 
-    def decision_function(self, X: Sequence[str]) -> np.ndarray:
-        """The logits, columns in ``classes_`` order."""
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """What ``predict`` and ``predict_proba`` read, computed once: the logits of ``texts``.
+
+        The same contract as :meth:`frasi.classifier_folder.SavedClassifier.embed` (there: the
+        encoder's embeddings), so a caller that wants labels and probabilities runs the model once.
+        """
+        return self.decision_function(texts)
+
+    def decision_function(self, X: Sequence[str] | np.ndarray) -> np.ndarray:
+        """The logits, columns in ``classes_`` order (``X``: texts, or logits from :meth:`embed`)."""
+        if isinstance(X, np.ndarray) and X.dtype.kind == "f":
+            if X.ndim != 2 or X.shape[1] != len(self.classes_):
+                raise InputError(f"logits must be a 2-D array with {len(self.classes_)} columns, got shape {X.shape}")
+            return X
         if isinstance(X, str):
             raise InputError("give a list of texts, not a single string (wrap it: [text])")
         texts = validate_texts(X)
@@ -81,12 +93,12 @@ class TextClassifier:
         return self.cache.get_or_compute(self.vector_key(), texts,
                                          lambda missing: self.runtime.logits(missing, batch_size=self.batch_size))
 
-    def predict_proba(self, X: Sequence[str]) -> np.ndarray:
+    def predict_proba(self, X: Sequence[str] | np.ndarray) -> np.ndarray:
         """Class probabilities (the softmax of the logits), columns in ``classes_`` order."""
         return softmax(self.decision_function(X).astype(np.float64))
 
-    def predict(self, X: Sequence[str]) -> np.ndarray:
-        """Class labels for texts."""
+    def predict(self, X: Sequence[str] | np.ndarray) -> np.ndarray:
+        """Class labels for texts (or their logits from :meth:`embed`)."""
         return self.classes_[self.decision_function(X).argmax(axis=1)]
 
     def check_known_labels(self, labels: Any) -> None:
