@@ -46,7 +46,20 @@ def _restore_frasi_logging():
 
 @pytest.fixture(scope="module")
 def client():
-    """A real LocalCluster in this process (threads as workers): scheduler and workers on 127.0.0.1."""
+    """A real LocalCluster in this process (threads as workers): scheduler and workers on 127.0.0.1. Its workers
+    set the thread variables of this process (as they would of their own): they are restored afterwards."""
+    from frasi.corpus.worker import THREAD_VARIABLES
+
+    saved = {name: os.environ.get(name) for name in THREAD_VARIABLES}
+    yield from _cluster()
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+def _cluster():
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, protocol="tcp", host="127.0.0.1",
                       dashboard_address=None,
                       silence_logs=logging.ERROR) as cluster, Client(cluster, set_as_default=False) as c:

@@ -185,12 +185,13 @@ def _embed(files: list[Path], folder: Path, client: Any, *, started: float, mode
                   "backend_note": encoder.backend_note, "dimension": encoder.dimension, "options": options}
     del encoder  # the workers load their own
 
+    show = show_progress_default() if show_progress is None else show_progress
     created = not folder.exists()
     folder.mkdir(exist_ok=True)
     try:
         with output_lock(folder):
             manifest = _manifest(folder, files, config, model_info, overwrite=overwrite, shard_size=shard_size,
-                                 text_col=text_col, id_col=id_col)
+                                 text_col=text_col, id_col=id_col, show=show)
             created = False  # the folder holds a manifest now
             todo = _settle(folder, manifest)
             kept = len(manifest.shards) - len(todo)
@@ -198,7 +199,6 @@ def _embed(files: list[Path], folder: Path, client: Any, *, started: float, mode
             results: list[dict[str, Any]] = []
             workers_seen = 0
             if todo:
-                show = show_progress_default() if show_progress is None else show_progress
                 with contextlib.ExitStack() as stack:
                     cluster = client if client is not None else stack.enter_context(_local(workers))
                     workers_seen = _run(folder, manifest, todo, results, cluster, threads=threads,
@@ -243,7 +243,7 @@ def _reference(encoder: Encoder) -> str:
 
 
 def _manifest(folder: Path, files: list[Path], config: dict[str, Any], model_info: dict[str, Any], *,
-              overwrite: bool, shard_size: int, text_col: str | None, id_col: str | None) -> Manifest:
+              overwrite: bool, shard_size: int, text_col: str | None, id_col: str | None, show: bool) -> Manifest:
     existing = read_manifest(folder) if not overwrite else None
     if overwrite and manifest_path(folder).is_file():
         read_manifest(folder)  # a damaged or foreign manifest is still never deleted blindly
@@ -255,7 +255,6 @@ def _manifest(folder: Path, files: list[Path], config: dict[str, Any], model_inf
         _check_inputs(folder, existing, files)
         existing.model = {**existing.model, "reference": model_info["reference"]}
         return existing
-    show = show_progress_default()
     with _byte_bar(files, show) as progress:
         inputs, shards = plan(files, shard_size=shard_size, text_col=text_col, id_col=id_col, progress=progress)
     if overwrite:

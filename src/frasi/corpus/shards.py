@@ -255,6 +255,7 @@ def _csv_header(path: StrPath, lines: _Lines) -> tuple[str, list[str], dict[str,
 
 def _csv_rows(lines: _Lines, path: StrPath, columns: list[str], options: dict[str, Any], text_index: int,
               id_index: int | None) -> Iterator[tuple[int, int, str, Any]]:
+    csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))  # as frasi.io reads: long texts are texts
     reader = csv.reader(iter(lines), **options)
     sep = "semicolons" if options.get("delimiter") == ";" else "commas"
     names = columns

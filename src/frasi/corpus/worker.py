@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from distributed import WorkerPlugin, get_worker
+from distributed.comm import get_address_host
 
 from ..backends import default_threads
 from ..encoder import TRUNCATION_WARNING, Encoder
@@ -56,7 +57,7 @@ class EncoderPlugin(WorkerPlugin):
         self._lock: threading.Lock | None = None  # made on the worker: a lock does not pickle
 
     def setup(self, worker: Any) -> None:
-        host = worker.address.rpartition("://")[2].rpartition(":")[0]
+        host = get_address_host(worker.address)
         self.worker_threads = self.threads or max(1, default_threads() // max(1, self.per_host.get(host, 1)))
         for name in THREAD_VARIABLES:
             os.environ[name] = str(self.worker_threads)
