@@ -334,10 +334,10 @@ def test_driver_killed_then_rerun_resumes_without_recomputing(tmp_path, tiny_st_
                                stderr=subprocess.PIPE)
     listening: set[str] = set()
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 600  # a guard against a hang on a starved machine, not a timing
         while len(list((out / "parts").glob("part-*.parquet"))) < 3:
             assert process.poll() is None, process.communicate()[1].decode()
-            assert time.monotonic() < deadline, "no part written in 2 minutes"
+            assert time.monotonic() < deadline, "not 3 parts written in 10 minutes"
             for proc in [psutil.Process(process.pid), *psutil.Process(process.pid).children(recursive=True)]:
                 try:
                     listening |= {c.laddr.ip for c in proc.net_connections("inet") if c.status == "LISTEN"}
@@ -401,7 +401,7 @@ def test_two_dask_workers_one_killed_mid_shard(tmp_path, tiny_st_dir):
                                    "--port", "0", "--no-dashboard", "--scheduler-file", str(scheduler_file)],
                                   env=env, stderr=subprocess.DEVNULL)]
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 300  # guards against a hang on a starved machine, not timings
         while not scheduler_file.is_file():
             assert time.monotonic() < deadline, "the scheduler did not start"
             time.sleep(0.1)
@@ -411,8 +411,8 @@ def test_two_dask_workers_one_killed_mid_shard(tmp_path, tiny_st_dir):
                  "--host", "127.0.0.1", "--nthreads", "1", "--no-nanny", "--no-dashboard"],
                 env=env, stderr=subprocess.DEVNULL))
         address = json.loads(scheduler_file.read_text())["address"]
-        with Client(address, set_as_default=False, timeout=30) as c:
-            c.wait_for_workers(2, timeout=60)
+        with Client(address, set_as_default=False, timeout=120) as c:
+            c.wait_for_workers(2, timeout=300)
             cloudpickle.register_pickle_by_value(sys.modules[__name__])
             try:
                 c.register_plugin(KillWhileWriting(str(tmp_path / "killed")))
