@@ -320,9 +320,10 @@ def _environment() -> dict[str, str]:
     return env
 
 
-def test_driver_killed_then_rerun_resumes_without_recomputing(tmp_path, tiny_st_dir, client):
-    """A multi-process local cluster started by the CLI: every socket of its processes listens on 127.0.0.1
-    only; the driver and its cluster are killed (SIGKILL) mid-run; a rerun keeps every part written before."""
+def test_driver_killed_then_rerun_resumes_without_recomputing(tmp_path, tiny_st_dir):
+    """Multi-process local clusters started by the CLI: every socket of its processes listens on 127.0.0.1
+    only; the driver and its cluster are killed (SIGKILL) mid-run; a rerun with two worker processes keeps
+    every part written before and finishes the rest."""
     psutil = pytest.importorskip("psutil")
     path = tmp_path / "in.txt"
     texts = numbered(1000)
@@ -350,8 +351,12 @@ def test_driver_killed_then_rerun_resumes_without_recomputing(tmp_path, tiny_st_
     assert listening == {"127.0.0.1"}
     done = part_times(out)
     assert 3 <= len(done) < 100
-    result = frasi.corpus.embed([path], out, model=str(tiny_st_dir), scheduler=client, shard_size=10, threads=1)
-    assert result.kept >= len(done) and result.kept + result.computed == 100
+    # the rerun: the same command on a local cluster of two worker processes, to the end
+    rerun = subprocess.run([*command[:command.index("--workers") + 1], "2", *command[command.index("--workers") + 2:],
+                            "--json"], env=_environment(), capture_output=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr.decode()[-2000:]
+    result = json.loads(rerun.stdout)
+    assert result["kept"] >= len(done) and result["kept"] + result["computed"] == 100 and result["workers"] == 2
     after = part_times(out)
     assert {name: after[name] for name in done} == done  # not one finished part was written again
     assert frasi.corpus.verify(out).ok
