@@ -141,15 +141,18 @@ def remove_leftovers(target: Path) -> None:
 
 
 @contextlib.contextmanager
-def file_lock(path: StrPath) -> Iterator[None]:
+def file_lock(path: StrPath, *, wait: bool = True) -> Iterator[None]:
     """Hold an exclusive advisory lock on ``path`` (created with its folder if missing), so that
-    one process at a time does what the block does (converting or exporting a model, say)."""
+    one process at a time does what the block does (converting or exporting a model, say).
+
+    With ``wait=False``, a lock that another process holds raises ``BlockingIOError`` at once
+    instead of waiting for it. The lock goes with the process: a killed holder never leaves it held."""
     import fcntl
 
     lock = Path(path)
     lock.parent.mkdir(parents=True, exist_ok=True)
     with open(lock, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
+        fcntl.flock(fh, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         try:
             yield
         finally:

@@ -190,13 +190,16 @@ def read_table(path: StrPath) -> tuple[list[str], list[dict[str, Any]]]:
     return columns, rows
 
 
-def _choose_column(path: StrPath, columns: list[str], column: str | None) -> str:
+def choose_column(path: StrPath, columns: list[str], column: str | None, *,
+                  option: str = "--column (column= in Python)") -> str:
+    """The column of ``columns`` that holds the texts: ``column`` when given, else ``text`` or the only one;
+    errors name ``option``, the way to choose one."""
     available = ", ".join(map(repr, columns))
     if column is not None:
         if column not in columns:
             raise InputError(
                 f"column {column!r} not found in {path}; available columns: {available}; "
-                "choose one with --column (column= in Python)"
+                f"choose one with {option}"
             )
         return column
     if "text" in columns:
@@ -208,7 +211,7 @@ def _choose_column(path: StrPath, columns: list[str], column: str | None) -> str
         return columns[0]
     raise InputError(
         f"{path} has several columns ({available}) and none is named 'text'; "
-        "choose the one holding the texts with --column (column= in Python)"
+        f"choose the one holding the texts with {option}"
     )
 
 
@@ -248,12 +251,12 @@ def read_texts(path: StrPath, *, column: str | None = None) -> list[str]:
                            len(lines) - len(texts))
     else:
         if suffix == ".parquet":
-            columns, rows = _read_parquet(path, lambda names: _choose_column(path, names, column))
+            columns, rows = _read_parquet(path, lambda names: choose_column(path, names, column))
         else:
             columns, rows = read_table(path)
         texts = []
         if rows:
-            name = _choose_column(path, columns, column)
+            name = choose_column(path, columns, column)
             texts = [_cell(path, i, name, row.get(name)) for i, row in enumerate(rows, 1)]
             if column is None:  # chosen by its name: check that the header matches the columns
                 check_looks_like_text(path, name, texts)

@@ -277,10 +277,16 @@ class ExactIndex(_Index):
 
 
 class FaissIndex(_Index):
-    """Approximate index with faiss: HNSW graph (or flat with ``hnsw=False``).
+    """Approximate index with faiss: HNSW graph (or flat with ``hnsw=False``), or IVF-PQ.
 
     Cosine is inner product over L2-normalised vectors, dot is inner product over the vectors
     as given, euclidean is L2. Needs the ``frasi[faiss]`` extra.
+
+    ``ivf_lists`` (with ``hnsw=False``) makes an IVF-PQ index: vectors compressed to ``pq_m``
+    bytes (product quantization, 8 bits per sub-vector; default ``dim // 4``) in ``ivf_lists``
+    inverted lists, of which a search visits ``nprobe``. Its memory is about
+    ``pq_m + 8`` bytes per vector, so it suits corpora whose vectors do not fit in memory; it
+    must be trained on a sample first (:meth:`train`, or the first :meth:`add`).
     """
 
     kind, payload = "faiss", "index.faiss"
@@ -288,6 +294,7 @@ class FaissIndex(_Index):
     def __init__(
         self, dim: int, *, metric: str = "cosine", hnsw: bool = True,
         m: int = 32, ef_construction: int = 200, ef_search: int = 128,
+        ivf_lists: int | None = None, pq_m: int | None = None, nprobe: int = 32,
     ) -> None:  # fmt: skip
         super().__init__(dim, metric=metric)
         faiss = _faiss()
@@ -295,8 +302,21 @@ class FaissIndex(_Index):
         self.m = check_positive_int(m, "m")
         self.ef_construction = check_positive_int(ef_construction, "ef_construction")
         self.ef_search = check_positive_int(ef_search, "ef_search")
+        self.ivf_lists = None if ivf_lists is None else check_positive_int(ivf_lists, "ivf_lists")
+        self.nprobe = check_positive_int(nprobe, "nprobe")
+        self.pq_m = None
         faiss_metric = faiss.METRIC_L2 if metric == "euclidean" else faiss.METRIC_INNER_PRODUCT
-        if self.hnsw:
+        if self.ivf_lists is not None:
+            if self.hnsw:
+                raise InputError("ivf_lists makes an IVF-PQ index, not HNSW: pass hnsw=False with it")
+            self.pq_m = check_positive_int(pq_m if pq_m is not None else max(1, self.dim // 4), "pq_m")
+            if self.dim % self.pq_m:
+                raise InputError(f"pq_m ({self.pq_m}) must divide the dimension ({self.dim})")
+            quantizer = faiss.IndexFlat(self.dim, faiss_metric)
+            self._index = faiss.IndexIVFPQ(quantizer, self.dim, self.ivf_lists, self.pq_m, 8, faiss_metric)
+        elif pq_m is not None:
+            raise InputError("pq_m applies to an IVF-PQ index: pass ivf_lists (and hnsw=False) with it")
+        elif self.hnsw:
             self._index = faiss.IndexHNSWFlat(self.dim, self.m, faiss_metric)
             self._index.hnsw.efConstruction = self.ef_construction
         else:
@@ -306,15 +326,37 @@ class FaissIndex(_Index):
         return int(self._index.ntotal)
 
     def params(self) -> dict:
-        return {"hnsw": self.hnsw, "m": self.m, "ef_construction": self.ef_construction,
-                "ef_search": self.ef_search}  # fmt: skip
+        params = {"hnsw": self.hnsw, "m": self.m, "ef_construction": self.ef_construction,
+                  "ef_search": self.ef_search}  # fmt: skip
+        if self.ivf_lists is not None:
+            params.update(ivf_lists=self.ivf_lists, pq_m=self.pq_m, nprobe=self.nprobe)
+        return params
+
+    @property
+    def is_trained(self) -> bool:
+        return bool(self._index.is_trained)
+
+    def train(self, sample):
+        """Train an IVF-PQ index on ``sample`` (n, d), at least ``ivf_lists`` vectors and better 39 per list
+        (other kinds need no training); returns the index."""
+        sample = self._check(sample, "sample")
+        if not self.is_trained:
+            if len(sample) < max(self.ivf_lists or 1, 256):
+                raise InputError(f"an IVF-PQ index of {self.ivf_lists} lists trains on at least "
+                                 f"{max(self.ivf_lists or 1, 256)} vectors; got {len(sample)}")
+            self._index.train(sample)
+        return self
 
     def _add(self, vectors: np.ndarray) -> None:
+        if not self.is_trained:
+            self.train(vectors)
         self._index.add(vectors)
 
     def _search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         params = None
-        if self.hnsw:  # efSearch below k would return fewer than k neighbours
+        if self.ivf_lists is not None:
+            params = _faiss().SearchParametersIVF(nprobe=min(self.nprobe, self.ivf_lists))
+        elif self.hnsw:  # efSearch below k would return fewer than k neighbours
             params = _faiss().SearchParametersHNSW(efSearch=max(self.ef_search, k))
         scores, indices = self._index.search(queries, k, params=params)
         if self.metric == "euclidean":

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 import frasi
+import frasi.corpus
 from frasi.errors import InputError, require
 from frasi.io import RECORD_SUFFIXES, check_output_path, read_texts, validate_texts, write_embeddings, write_records
 from frasi.plots import short_label
@@ -135,7 +136,8 @@ def search(
         help="cosine (default), dot or euclidean (negative distance); a saved index keeps its own.")] = None,
     index_kind: Annotated[str, typer.Option("--index-kind", help="auto, exact or faiss (approximate, HNSW).")] = "auto",
     index: Annotated[Path | None, typer.Option("--index", help="Load a saved index of --corpus instead of encoding "
-                                               "it (the index holds the vectors, the corpus file the texts).")] = None,
+                                               "it (the index holds the vectors, the corpus file the texts); or a "
+                                               "frasi corpus folder, indexed by frasi corpus index.")] = None,
     save_index: Annotated[Path | None, typer.Option(
         "--save-index", help="Save the corpus index to this folder.")] = None,
     query_prompt: Annotated[str | None, typer.Option(
@@ -156,6 +158,15 @@ def search(
     EncodeOptions(long_texts=long_texts).check()
     if index_kind not in ("auto", "exact", "faiss"):
         raise InputError(f"--index-kind must be auto, exact or faiss; got {index_kind!r}")
+    if index is not None and frasi.corpus.corpus_folder(index) is not None:
+        if corpus is not None or column is not None:
+            raise InputError(f"{index} is a corpus folder: its parts hold the ids and its inputs the texts; drop "
+                             "--corpus and --column")
+        _search_corpus(queries, queries_file, index, top_k=top_k, metric=metric, query_prompt=query_prompt,
+                       batch_size=batch_size, long_texts=long_texts, output=output, model=model, cache=cache,
+                       display=display, unused={"--save-index": save_index, "--corpus-prompt": corpus_prompt,
+                                                "--index-kind": None if index_kind == "auto" else index_kind})
+        return
     if corpus is None:
         raise InputError("pass the corpus with --corpus FILE" + (
             " (with --index too: the index holds the vectors, the corpus file the texts)" if index else ""))
@@ -212,6 +223,43 @@ def search(
             out.print(ranking_table(f"query: {q}", hits))
     if notes and not display.quiet:
         err.print("wrote " + " and ".join(notes))
+
+
+def _search_corpus(queries: list[str] | None, queries_file: Path | None, folder: Path, *, top_k: int,
+                   metric: str | None, query_prompt: str | None, batch_size: int, long_texts: str, output: Path | None,
+                   model: ModelOptions, cache: CacheOptions, display: Display, unused: dict) -> None:
+    """``frasi search --index FOLDER``: the index of a ``frasi corpus`` output, its ids and texts."""
+    given = [name for name, value in unused.items() if value is not None]
+    if given:
+        raise InputError(f"{', '.join(given)} do(es) not apply to the index of a corpus folder (frasi corpus index "
+                         "builds it)")
+    if metric not in (None, "cosine"):
+        raise InputError("a corpus index scores by cosine; drop --metric")
+    if output is not None:
+        check_output_path(output, RECORD_SUFFIXES, inputs=[queries_file])
+    query_texts = read_input_texts(queries, queries_file, None, what="queries", file_option="--queries-file")
+    corpus_index = frasi.corpus.CorpusIndex(folder)
+    encoder = frasi.Encoder.load(model.model or corpus_index.model, backend=model.backend, threads=model.threads,
+                                 fallback=model.fallback)
+    query_args = {"prompt": query_prompt} if query_prompt is not None else {"prompt_name": "query"}
+    with cache.store() as store:
+        corpus_index.check_encoder(encoder, store)
+        vectors = encoder.encode(query_texts, **query_args, batch_size=batch_size, long_texts=long_texts,  # type: ignore[arg-type]
+                                 cache=store)
+    hits = corpus_index.search(vectors, top_k=top_k)
+    note = replaced(output)
+    if output is not None:
+        rows = [[q, h.rank, h.id, h.text, round6(h.score)] for q, found in zip(query_texts, hits) for h in found]
+        write_records(output, ["query", "rank", "id", "text", "score"], rows)
+    if display.as_json:
+        emit_json([{"query": q, "results": [{"rank": h.rank, "id": h.id, "text": h.text, "score": round6(h.score)}
+                                            for h in found]} for q, found in zip(query_texts, hits)])
+    else:
+        for q, found in zip(query_texts, hits):
+            out.print(ranking_table(f"query: {q}", [(h.rank, h.text if h.text is not None else f"[{h.id}]",
+                                                     round6(h.score)) for h in found]))
+    if output is not None and not display.quiet:
+        err.print(f"wrote {output}{note}")
 
 
 @command()
