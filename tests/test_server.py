@@ -62,7 +62,21 @@ def started(app) -> TestClient:
 
 
 @pytest.fixture(scope="module")
-def client(tiny_st_dir, classifier_dir, cross_encoder_dir):
+def module_env(tmp_path_factory):
+    """conftest's per-test environment (a private cache, torch, no user config) for this module's shared app, which
+    is created and loads its models before any per-test fixture runs."""
+    cache = tmp_path_factory.mktemp("server-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FRASI_CACHE", str(cache))
+        patch.setenv("FRASI_CONFIG", str(cache / "no-config.toml"))
+        patch.setenv("FRASI_BACKEND", "torch")
+        for name in ("FRASI_MODEL", "FRASI_THREADS"):
+            patch.delenv(name, raising=False)
+        yield cache
+
+
+@pytest.fixture(scope="module")
+def client(module_env, tiny_st_dir, classifier_dir, cross_encoder_dir):
     app = create_app(models=[str(tiny_st_dir)], classifiers=[str(classifier_dir)],
                      cross_encoder=str(cross_encoder_dir), sentiment=False, api_key=KEY, **LIMITS)
     client = started(app)
@@ -279,8 +293,9 @@ def test_metrics_count_requests_failures_and_batches(client):
         assert name in text, name
 
 
-def test_repeated_texts_come_from_the_cache(client):
+def test_repeated_texts_come_from_the_cache(client, module_env):
     cache = client.app.state.models.cache
+    assert cache.path.is_relative_to(module_env)
     before = cache.hits
     client.post("/v1/embeddings", json={"input": ["il gatto dorme sul divano, il cane dorme in casa"] * 3})
     client.post("/v1/embeddings", json={"input": ["il gatto dorme sul divano, il cane dorme in casa"]})
