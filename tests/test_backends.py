@@ -153,6 +153,12 @@ def test_runtime_truncates_like_torch(runtime, reference, caplog):
     assert_agrees(runtime.backend, got, reference.encode([LONG, "hola"]))
 
 
+def test_runtime_counts_tokens_like_torch(runtime, reference):
+    texts = [*TEXTS, LONG]
+    assert runtime.count_tokens(texts) == reference.count_tokens(texts)
+    assert runtime.count_tokens(texts, prompt="") == reference.count_tokens(texts, prompt="")
+
+
 def test_runtime_tokenize_matches_torch(runtime, reference):
     for text in ("Hola mundo gatos", LONG):
         assert runtime.tokenize(text) == reference.tokenize(text)

@@ -244,6 +244,16 @@ def test_count_truncated(tiny):
     assert tiny.count_truncated(fits, prompt="hola ") == 1  # the prompt counts too
 
 
+def test_count_tokens(tiny, prompted):
+    budget = tiny.max_length - 2
+    assert tiny.count_tokens([word_text(budget), "hola", word_text(200)]) == [budget + 2, 3, 202]
+    assert tiny.count_tokens("hola mundo") == [4]
+    assert prompted.count_tokens("hola mundo") == [6]  # "hola: " is two tokens more
+    assert prompted.count_tokens("hola mundo", prompt="") == [4]
+    with pytest.raises(InputError, match="empty"):
+        tiny.count_tokens([""])
+
+
 def test_truncation_is_logged(tiny, caplog):
     texts = ["hola", word_text(100), word_text(200, seed=1)]
     with caplog.at_level(logging.WARNING, logger="frasi"):

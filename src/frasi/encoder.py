@@ -412,6 +412,14 @@ class Encoder:
         prompt_text = self.resolve_prompt(prompt_name, prompt)
         return self.runtime.count_truncated([prompt_text + t for t in items])
 
+    def count_tokens(self, texts: str | Sequence[str], *, prompt_name: str | None = None,
+                     prompt: str | None = None) -> list[int]:
+        """Tokens each text takes as the model sees it (prompt and special tokens included), before truncation:
+        a count above :attr:`max_length` means the text is truncated."""
+        items = validate_texts(texts)
+        prompt_text = self.resolve_prompt(prompt_name, prompt)
+        return self.runtime.token_counts([prompt_text + t for t in items])
+
     # ------------------------------------------------------------------ tokens
 
     def tokenize(self, text: str, *, prompt_name: str | None = None, prompt: str | None = None) -> TokenInfo:

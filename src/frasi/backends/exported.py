@@ -133,6 +133,9 @@ class ExportedRuntime:
     def count_truncated(self, texts: list[str]) -> int:
         return self.tokenizer.ids_and_truncated(texts)[1]
 
+    def token_counts(self, texts: list[str]) -> list[int]:
+        return self.tokenizer.lengths(texts)
+
     def encode(self, texts: list[str], *, prompt: str = "", batch_size: int | None = None,
                show: bool = False) -> tuple[np.ndarray, int]:
         """Embed ``texts`` (``prompt`` prepended); return (float32 vectors, texts truncated)."""

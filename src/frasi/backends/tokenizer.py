@@ -300,6 +300,21 @@ class FastTokenizer:
             truncated += sum(1 for e in encodings if e.overflowing)
         return out, truncated  # type: ignore[return-value]
 
+    def lengths(self, texts: Sequence[str]) -> list[int]:
+        """Tokens of each text with the special tokens, before any truncation (compare with ``max_length``)."""
+        texts = list(texts)
+        out: list[int | None] = [None] * len(texts)
+        if self._sentencepiece is not None:
+            for i, ids in enumerate(self._sentencepiece.ids_many(texts)):
+                if ids is not None:
+                    out[i] = len(ids) + 2
+        rest = [i for i, n in enumerate(out) if n is None]
+        if rest:
+            encodings = self._encode([texts[i] for i in rest], add_special_tokens=True, max_length=None)
+            for i, encoding in zip(rest, encodings):
+                out[i] = len(encoding.ids)
+        return out  # type: ignore[return-value]
+
     def ids(self, texts: Sequence[str]) -> list[list[int]]:
         """Model input ids of ``texts``: special tokens added, truncated at ``max_length``."""
         return self.ids_and_truncated(texts)[0]

@@ -51,9 +51,12 @@ class TorchRuntime:
 
     def count_truncated(self, texts: list[str]) -> int:
         """How many of ``texts`` (prompts prepended) exceed the model's maximum length."""
+        return sum(n > self.model.max_seq_length for n in self.token_counts(texts))
+
+    def token_counts(self, texts: list[str]) -> list[int]:
+        """Tokens of each text (prompt prepended) with the special tokens, before truncation."""
         with quiet_tokenizer():
-            lengths = self.tokenizer(texts, add_special_tokens=True, truncation=False)["input_ids"]
-        return sum(len(ids) > self.model.max_seq_length for ids in lengths)
+            return [len(ids) for ids in self.tokenizer(texts, add_special_tokens=True, truncation=False)["input_ids"]]
 
     def encode(self, texts: list[str], *, prompt: str = "", batch_size: int | None = 32,
                show: bool = False) -> tuple[np.ndarray, int]:

@@ -23,7 +23,7 @@ from ._shared import app, err, shown
 
 # Importing a module registers its commands; --help lists them in this order.
 COMMAND_MODULES = ("_cmd_encode", "_cmd_similarity", "_cmd_classify", "_cmd_eval", "_cmd_train", "_cmd_cache",
-                   "_cmd_backends", "_cmd_corpus")
+                   "_cmd_backends", "_cmd_corpus", "_cmd_serve")
 for _module in COMMAND_MODULES:
     importlib.import_module(f".{_module}", __name__)
 
