@@ -109,6 +109,22 @@ def test_setfit_tunes_the_body_on_pairs_and_makes_the_regression_the_last_layer(
     assert (clf.predict(TEXTS) == np.array(LABELS)).mean() >= 0.7
 
 
+def test_setfit_starts_a_zero_pooler_as_the_identity(tiny_encoder_dir):
+    """e5 as frasi converts it has an all-zero pooler: every text's features were 0 and one class won."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    from frasi.finetune.contrastive import wake_empty_pooler
+
+    model = AutoModelForSequenceClassification.from_pretrained(str(tiny_encoder_dir), num_labels=2)
+    assert not wake_empty_pooler(model)  # a trained pooler is left alone
+    with torch.no_grad():
+        model.base_model.pooler.dense.weight.zero_()
+        model.base_model.pooler.dense.bias.zero_()
+    assert wake_empty_pooler(model)
+    torch.testing.assert_close(model.base_model.pooler.dense.weight, torch.eye(model.config.hidden_size))
+
+
 def test_a_dev_set_selects_the_best_checkpoint_and_stops_early(tiny_encoder_dir):
     clf = FineTunedClassifier(tiny_encoder_dir, **{**FAST, "epochs": 6, "early_stopping": 1}).fit(
         TEXTS, LABELS, X_dev=TEXTS[::3], y_dev=LABELS[::3])

