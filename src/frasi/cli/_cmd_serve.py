@@ -37,8 +37,8 @@ def serve(
     cross_encoder: Annotated[Path | None, typer.Option(
         "--cross-encoder", help="A cross-encoder folder: /rerank uses it by default.")] = None,
     sentiment: Annotated[bool | None, typer.Option(
-        "--sentiment/--no-sentiment", help="Serve the shipped sentiment classifier at /sentiment (default: on; it "
-                                           "loads multilingual-e5-small if no served model is it).")] = None,
+        "--sentiment/--no-sentiment", help="Serve the shipped sentiment classifier at /sentiment (default: on; a "
+                                           "fine-tuned multilingual-e5-small of its own).")] = None,
     matryoshka: Annotated[list[str] | None, typer.Option(
         "--matryoshka", metavar="MODEL",
         help="A served model trained for truncated embeddings: /v1/embeddings accepts a smaller `dimensions` for "

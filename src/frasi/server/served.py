@@ -3,8 +3,8 @@
 :class:`Models` loads, in order, the embedding models (``Encoder.load``, then one encode
 to compile and warm the runtime), the saved classifiers (``load_classifier``, sharing a
 served encoder when they were trained on it), the cross-encoder (``frasi.train.load_scorer``)
-and the shipped sentiment classifier (``frasi.load_sentiment``, on the served e5 when
-there is one). Until all are loaded the server answers 503. Every model gets a
+and the shipped sentiment classifier (``frasi.load_sentiment``: a fine-tuned e5 of its own).
+Until all are loaded the server answers 503. Every model gets a
 :class:`~frasi.server.batching.BatchWorker`; all workers share one lock, so one run at a
 time has every CPU thread, and a model shared between two of them is never run twice at
 once. Everything here calls frasi's public API: the server holds no model logic.
@@ -325,8 +325,7 @@ class Models:
             self._check_stopping()
             import frasi
 
-            shared = next((e.encoder for e in self.encoders.values() if e.encoder.name == frasi.DEFAULT_MODEL), None)
-            classifier = frasi.load_sentiment(shared, backend=s.backend, threads=s.threads, cache=self.cache)
+            classifier = frasi.load_sentiment(backend=s.backend, threads=s.threads, cache=self.cache)
             self.sentiment = ServedClassifier("sentiment", classifier, kind="sentiment")
             self.sentiment.start(self._worker)
 
