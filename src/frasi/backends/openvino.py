@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ModelLoadError, first_line, require
+from . import default_threads
 
 COMPILED_CACHE = "compiled"  # OpenVINO's model cache, one blob per compile settings (threads, ...)
 
@@ -53,6 +54,10 @@ class OpenVinoBackend:
         config = {"INFERENCE_NUM_THREADS": threads, "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY",
                   "INFERENCE_PRECISION_HINT": "f32",  # f32: no silent bf16/f16 on CPUs that have them
                   "DYNAMIC_QUANTIZATION_GROUP_SIZE": group_size}
+        if threads < default_threads():
+            # OpenVINO pins its threads to the first cores: two processes of one thread each (Dask
+            # workers, two commands) would share core 0 and run at half speed. Pin only with every core.
+            config["ENABLE_CPU_PINNING"] = False
         if keep_compiled:  # beside the export: the next process loads it in half the time
             config["CACHE_DIR"] = str(model_file.parent / COMPILED_CACHE)
         try:
