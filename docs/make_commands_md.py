@@ -69,8 +69,9 @@ SECTIONS: list[tuple[str, str, list[list[str]]]] = [
          "--output", "{tmp}/e5-cls-dense"],
         ["frasi", "similarity", "Buongiorno", "Buenos días", "Good night", "--model", "{tmp}/e5-cls-dense"],
     ]),
-    ("frasi sentiment", "Negative / neutral / positive with probabilities, from the head that ships "
-     "with frasi (trained on UMSAB tweets in es/it/en over the default model's embeddings).", [
+    ("frasi sentiment", "Negative / neutral / positive with probabilities, from the model that ships "
+     "with frasi (multilingual-e5-small fine-tuned with LoRA on UMSAB tweets in es/it/en; built from the "
+     "packaged e5 and its adapter on first use).", [
         ["frasi", "sentiment", "¡Me encanta este sitio!", "Che schifo di giornata.", "The meeting is at five."],
         ["frasi", "sentiment", "--file", "resenas_es.csv", "--column", "texto", "--output", "{tmp}/sentimiento.csv"],
     ]),
@@ -83,6 +84,15 @@ SECTIONS: list[tuple[str, str, list[list[str]]]] = [
         ["frasi", "classify", "predict", "{tmp}/resenas", "Un servicio excelente.", "La comida llegó fría."],
         ["frasi", "classify", "evaluate", "{tmp}/resenas", "resenas_es.csv", "--text-col", "texto",
          "--label-col", "etiqueta", "--json"],
+    ]),
+    ("frasi classify train --fine-tune", "Fine-tune the encoder itself as a classifier (`frasi[finetune]`): here "
+     "SetFit's method, made for few labels, on all-MiniLM-L6-v2 and the same 18 training reviews, only to show the "
+     "output (`--method full` or `lora` for real data sets). The folder is a Hugging Face text-classification "
+     "folder; `classify predict` runs it on the default backend.", [
+        ["frasi", "classify", "train", "resenas_es.csv", "--text-col", "texto", "--label-col", "etiqueta",
+         "--fine-tune", "--method", "setfit", "--model", "all-MiniLM-L6-v2", "--test-size", "0.25",
+         "--output", "{tmp}/resenas-setfit"],
+        ["frasi", "classify", "predict", "{tmp}/resenas-setfit", "Un servicio excelente.", "La comida llegó fría."],
     ]),
     ("frasi eval sts", "Spearman and Pearson (x100) of each similarity against gold scores, with "
      "bootstrap 95% intervals and the protocol (here 12 Italian pairs with a 0-5 score).", [
@@ -121,6 +131,17 @@ SECTIONS: list[tuple[str, str, list[list[str]]]] = [
      "texts again reads them back.", [
         ["frasi", "embed", "--file", "noticias_es.txt", "--output", "{tmp}/noticias-again.npy"],
         ["frasi", "cache", "info"],
+    ]),
+    ("frasi corpus", "Embed a corpus on Dask (`frasi[dask]`): here one file on a local cluster of one worker "
+     "process on 127.0.0.1; a rerun keeps the finished parts; verify checks every part against the manifest.", [
+        ["frasi", "corpus", "embed", "noticias_es.txt", "--output", "{tmp}/noticias-corpus", "--workers", "1",
+         "--model", "all-MiniLM-L6-v2"],
+        ["frasi", "corpus", "embed", "noticias_es.txt", "--output", "{tmp}/noticias-corpus", "--workers", "1",
+         "--model", "all-MiniLM-L6-v2"],
+        ["frasi", "corpus", "verify", "{tmp}/noticias-corpus"],
+    ]),
+    ("frasi config", "The model, backend and threads every command uses when not told, and where each comes from.", [
+        ["frasi", "config"],
     ]),
     ("Errors", "Bad input gives one line on stderr and exit code 2; nothing is written.", [
         ["frasi", "embed", "", "--output", "{tmp}/x.npy"],
