@@ -18,8 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..train.run import Progress
-from ..train.st_trainer import quiet_libraries, quiet_trainer
+from ..train.st_trainer import progress_callback, quiet_libraries, quiet_trainer
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +75,7 @@ def fit(model: Any, tokenizer: Any, train: tuple[Sequence[str], np.ndarray], dev
     Checkpoints go to ``work``; ``resume`` continues from the last one there.
     """
     import torch
-    from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments
+    from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer, TrainingArguments
 
     from ..metrics import classification_metrics
 
@@ -106,35 +105,13 @@ def fit(model: Any, tokenizer: Any, train: tuple[Sequence[str], np.ndarray], dev
         scored = classification_metrics(prediction.label_ids.tolist(), predicted.tolist(), labels=every_class)
         return {METRIC: scored["macro_f1"], "accuracy": scored["accuracy"]}
 
-    class Reporter(TrainerCallback):
+    class Reporter(progress_callback(listeners, desc="fine-tuning")):
         """The progress bar, and dev scores in frasi's log."""
-
-        progress: Progress | None = None
-        loss: float | None = None
-
-        def on_train_begin(self, args, state, control, **kwargs):
-            self.progress = Progress(state.max_steps, state.global_step, desc="fine-tuning")
-
-        def on_log(self, args, state, control, logs=None, **kwargs):
-            if logs and "loss" in logs:
-                self.loss = float(logs["loss"])
-
-        def on_step_end(self, args, state, control, **kwargs):
-            if self.progress is not None:
-                self.progress.update(state.global_step, self.loss)
 
         def on_evaluate(self, args, state, control, metrics=None, **kwargs):
             if metrics:
                 logger.info("step %d: dev macro-F1 %.4f, accuracy %.4f", state.global_step,
                             metrics.get(f"eval_{METRIC}", float("nan")), metrics.get("eval_accuracy", float("nan")))
-
-        def on_save(self, args, state, control, **kwargs):
-            for listener in listeners:
-                listener.on_checkpoint(state.global_step)
-
-        def on_train_end(self, args, state, control, **kwargs):
-            if self.progress is not None:
-                self.progress.close()
 
     callbacks: list[Any] = [Reporter()]
     if evaluate and schedule.early_stopping:

@@ -60,37 +60,25 @@ def training_arguments(args_cls: type, run_: runs.Run, *, metric: str | None, **
     )
 
 
-def frasi_callbacks(config: TrainConfig, *, evaluate: bool, listeners: Sequence[Any] = ()) -> list[Any]:
-    from transformers import EarlyStoppingCallback, TrainerCallback
+def progress_callback(listeners: Sequence[Any] = (), *, desc: str = "training") -> type:
+    """A transformers ``TrainerCallback`` class: frasi's progress bar with the loss and ETA, and each
+    listener's ``on_checkpoint(step)`` after every save. Subclass it to log dev scores."""
+    from transformers import TrainerCallback
 
-    class FrasiCallback(TrainerCallback):
-        """Progress bar with loss and ETA, dev scores in the log, an evaluation at each epoch end."""
-
+    class TrainerProgress(TrainerCallback):
         progress: runs.Progress | None = None
         loss: float | None = None
 
         def on_train_begin(self, args, state, control, **kwargs):
-            self.progress = runs.Progress(state.max_steps, state.global_step)
+            self.progress = runs.Progress(state.max_steps, state.global_step, desc=desc)
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if logs and "loss" in logs:
+                self.loss = float(logs["loss"])
 
         def on_step_end(self, args, state, control, **kwargs):
             if self.progress is not None:
                 self.progress.update(state.global_step, self.loss)
-
-        def on_epoch_end(self, args, state, control, **kwargs):
-            every = config.eval_steps
-            if every and state.global_step % every:  # steps schedule: add one at the epoch end
-                control.should_evaluate = evaluate
-                control.should_save = True
-
-        def on_log(self, args, state, control, logs=None, **kwargs):
-            logs = logs or {}
-            if "loss" in logs:
-                self.loss = float(logs["loss"])
-            scores = {k.removeprefix("eval_").removeprefix("dev_"): v for k, v in logs.items()
-                      if k.startswith("eval_") and ("spearman" in k or "pearson" in k)}
-            if scores:
-                shown = ", ".join(f"{k} {100 * v:.2f}" for k, v in scores.items())
-                logger.info("step %d (epoch %.2f): dev %s", state.global_step, state.epoch or 0, shown)
 
         def on_save(self, args, state, control, **kwargs):
             for listener in listeners:
@@ -99,6 +87,30 @@ def frasi_callbacks(config: TrainConfig, *, evaluate: bool, listeners: Sequence[
         def on_train_end(self, args, state, control, **kwargs):
             if self.progress is not None:
                 self.progress.close()
+
+    return TrainerProgress
+
+
+def frasi_callbacks(config: TrainConfig, *, evaluate: bool, listeners: Sequence[Any] = ()) -> list[Any]:
+    from transformers import EarlyStoppingCallback
+
+    class FrasiCallback(progress_callback(listeners)):
+        """Progress bar with loss and ETA, dev scores in the log, an evaluation at each epoch end."""
+
+        def on_epoch_end(self, args, state, control, **kwargs):
+            every = config.eval_steps
+            if every and state.global_step % every:  # steps schedule: add one at the epoch end
+                control.should_evaluate = evaluate
+                control.should_save = True
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            super().on_log(args, state, control, logs=logs, **kwargs)
+            logs = logs or {}
+            scores = {k.removeprefix("eval_").removeprefix("dev_"): v for k, v in logs.items()
+                      if k.startswith("eval_") and ("spearman" in k or "pearson" in k)}
+            if scores:
+                shown = ", ".join(f"{k} {100 * v:.2f}" for k, v in scores.items())
+                logger.info("step %d (epoch %.2f): dev %s", state.global_step, state.epoch or 0, shown)
 
     callbacks: list[Any] = [FrasiCallback()]
     if config.early_stopping_patience is not None and evaluate:
