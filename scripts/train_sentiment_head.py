@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import hashlib
 import importlib.metadata
 import json
 import logging
@@ -47,14 +46,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     import frasi
+    from frasi._fs import sha256_file
     from frasi.cache import EmbeddingCache
     from frasi.classify import EmbeddingClassifier
     from frasi.data import UMSAB_LABELS, LabelledTexts, read_classification
@@ -90,7 +86,7 @@ def main(argv=None) -> int:
             "train": "train splits of es + it + en, concatenated",
             "preprocessing": "literal \\uXXXX escapes decoded (read_classification(decode_escapes=True))",
             "label_names": UMSAB_LABELS,
-            "files": {f"{folder}/{split}_{kind}.txt": file_sha256(root / folder / f"{split}_{kind}.txt")
+            "files": {f"{folder}/{split}_{kind}.txt": sha256_file(root / folder / f"{split}_{kind}.txt")
                       for folder in LANGUAGES.values() for split in ("train", "val", "test")
                       for kind in ("text", "labels")},
             "n_train": len(train),

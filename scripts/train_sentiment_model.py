@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import hashlib
 import json
 import logging
 import shutil
@@ -55,16 +54,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     import numpy as np
 
     import frasi
+    from frasi._fs import sha256_file
     from frasi.data import UMSAB_LABELS, read_classification
     from frasi.finetune import FineTunedClassifier
     from frasi.metrics import classification_metrics
@@ -111,7 +107,7 @@ def main(argv=None) -> int:
             "selection": "val splits of es + it + en, concatenated: macro-F1 at each epoch end",
             "preprocessing": "literal \\uXXXX escapes decoded (read_classification(decode_escapes=True))",
             "label_names": UMSAB_LABELS,
-            "files": {f"{folder}/{split}_{kind}.txt": file_sha256(root / folder / f"{split}_{kind}.txt")
+            "files": {f"{folder}/{split}_{kind}.txt": sha256_file(root / folder / f"{split}_{kind}.txt")
                       for folder in LANGUAGES.values() for split in ("train", "val", "test")
                       for kind in ("text", "labels")},
             "n_train": len(train_texts), "n_val": len(val_texts),
