@@ -26,7 +26,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from ._fs import atomic_dir, file_lock
+from ._fs import atomic_dir, file_lock, sha256_file
 from .adapters import ADAPTER_CONFIG, ADAPTER_WEIGHTS, merge_lora
 from .classifier_folder import SavedClassifier, load_classifier
 from .errors import InputError, ModelLoadError, OutputError
@@ -64,7 +64,7 @@ def sentiment_model_folder(*, cache_folder: Path | None = None) -> Path:
     card = sentiment_card()
     base = resolve(card["model"]["base_model"], cache_folder=cache)
     digest = hashlib.sha256(json.dumps({"build": BUILD_VERSION, "adapter": [
-        hashlib.sha256(_shipped(n).read_bytes()).hexdigest() for n in (ADAPTER_CONFIG, ADAPTER_WEIGHTS)],
+        sha256_file(_shipped(n)) for n in (ADAPTER_CONFIG, ADAPTER_WEIGHTS)],
         "base": (base.path / "frasi_conversion.json").read_text(encoding="utf-8")
         if (base.path / "frasi_conversion.json").is_file() else str(base.path)}).encode("utf-8")).hexdigest()
     target = cache / "models" / f"frasi-sentiment-{digest[:12]}"
