@@ -16,7 +16,8 @@ seven times). Each part runs in a fresh process, as a user runs it:
 2. **1,000,000 texts** (``--big-texts``) end to end with 2 workers x 1 thread in shards of 10,000 rows
    (``--big-shard-size``; frasi corpus never uses the embedding cache): wall
    time, peak RSS of the driver and of each worker process (sampled every 0.2 s; the driver's exact peak
-   from the kernel), compared with the throughput run's on fewer texts; then verified: ``verify()``, and the
+   from the kernel), compared with a smaller run in the same shards (``--big-baseline-texts``, default 2 shards per
+   worker: the peak must not grow with the corpus); then verified: ``verify()``, and the
    ``row`` column of every part read back is 0..N-1 exactly once. ``--index`` also builds the corpus index.
 3. **overhead per shard**: the same ``--overhead-texts`` texts with 1 worker x 1 thread in small and large
    shards; the steady-state time difference divided by the difference in shard count. Also Dask's own cost
@@ -62,15 +63,21 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--model", default=DEFAULT_MODEL)
     p.add_argument("--backend", default="auto", help="frasi's default, auto (OpenVINO float32 when it exports)")
     p.add_argument("--texts", type=int, default=100_000, help="texts of the throughput comparison")
-    p.add_argument("--threads-list", type=int, nargs="+", default=[1, 2], help="total threads (= workers) compared")
+    p.add_argument("--threads-list", type=int, nargs="*", default=[1, 2],
+                   help="total threads (= workers) compared; none: skip the comparison")
     p.add_argument("--shard-size", type=int, default=2_000, help="rows per shard of the throughput runs")
     p.add_argument("--big-texts", type=int, default=1_000_000, help="texts of the end-to-end run (0: skip it)")
     p.add_argument("--big-workers", type=int, default=2)
     p.add_argument("--big-shard-size", type=int, default=10_000, help="rows per shard of the end-to-end run")
+    p.add_argument("--big-baseline-texts", type=int, default=None,
+                   help="texts of a smaller run in the same shards, whose peak RSS the big run's is compared with "
+                        "(default: 2 shards per worker)")
     p.add_argument("--index", action="store_true", help="also build the corpus index of the big run")
     p.add_argument("--overhead-texts", type=int, default=20_000, help="texts of the per-shard overhead runs (0: skip)")
     p.add_argument("--overhead-shards", type=int, nargs=2, default=[100, 5_000], metavar=("SMALL", "LARGE"))
     p.add_argument("--noop-tasks", type=int, default=2_000, help="empty Dask tasks timed for the scheduler's cost")
+    p.add_argument("--overhead-from", type=Path, default=None,
+                   help="the overhead part of an earlier result JSON, for the projection (skips measuring it)")
     p.add_argument("--work-dir", type=Path, default=None, help="where inputs and outputs go (default: a temp dir)")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)  # runs one corpus embed, prints JSON
     args = p.parse_args(argv)
@@ -303,7 +310,7 @@ def main(argv=None) -> int:
     print(f"{len(pool):,} unique sentences from {len(files)} stsb_multi_mt files; work folder {work}")
     results: dict[str, Any] = {"pool_size": len(pool), "data_files": files}
     try:
-        texts = write_texts(work / f"texts-{args.texts}.txt", pool, args.texts)
+        texts = write_texts(work / f"texts-{args.texts}.txt", pool, args.texts) if args.threads_list else None
         rows, prompt = [], None
         for threads in args.threads_list:
             corpus = corpus_embed(args, texts, work / f"corpus-{threads}", workers=threads,
@@ -322,12 +329,16 @@ def main(argv=None) -> int:
                   f"{corpus['texts_per_second_per_core']:.1f} ({ratio:.1%} end to end, {steady:.1%} steady); per CPU "
                   f"second {reference['texts_per_cpu_second']:.1f} and {corpus['texts_per_cpu_second']:.1f}")
         results["throughput"] = rows
-        print(C.format_table(
-            ["threads", "frasi embed texts/s/core", "corpus texts/s/core", "ratio", "steady ratio", "target met"],
-            [[r["threads"], r["reference"]["texts_per_second_per_core"], r["corpus"]["texts_per_second_per_core"],
-              r["per_core_ratio_end_to_end"], r["per_core_ratio_steady"], str(r["meets_target"])] for r in rows]))
+        if rows:
+            print(C.format_table(
+                ["threads", "frasi embed texts/s/core", "corpus texts/s/core", "ratio", "steady ratio", "target met"],
+                [[r["threads"], r["reference"]["texts_per_second_per_core"], r["corpus"]["texts_per_second_per_core"],
+                  r["per_core_ratio_end_to_end"], r["per_core_ratio_steady"], str(r["meets_target"])] for r in rows]))
 
-        if args.overhead_texts:
+        if args.overhead_from:
+            results["overhead"] = json.loads(Path(args.overhead_from).read_text())["overhead"]
+            results["overhead"]["from"] = str(args.overhead_from)
+        elif args.overhead_texts:
             small, large = args.overhead_shards
             few = write_texts(work / f"texts-{args.overhead_texts}.txt", pool, args.overhead_texts)
             runs = {size: corpus_embed(args, few, work / f"overhead-{size}", workers=1, shard_size=size)
@@ -352,15 +363,21 @@ def main(argv=None) -> int:
                   f"Dask alone: {results['overhead']['noop']['seconds_per_task'] * 1000:.2f} ms per empty task")
 
         if args.big_texts:
+            # peak RSS must not depend on the corpus's size: compare with a small run in the same shards
+            baseline_n = args.big_baseline_texts or 2 * args.big_workers * args.big_shard_size
+            baseline_texts = write_texts(work / f"texts-{baseline_n}.txt", pool, baseline_n)
+            small = corpus_embed(args, baseline_texts, work / "baseline", workers=args.big_workers,
+                                 shard_size=args.big_shard_size)
+            shutil.rmtree(work / "baseline", ignore_errors=True)
             big = write_texts(work / f"texts-{args.big_texts}.txt", pool, args.big_texts)
             out = work / "big"
             run = corpus_embed(args, big, out, workers=args.big_workers, shard_size=args.big_shard_size)
             check = exactly_once(out, args.big_texts)
             results["big"] = {k: v for k, v in run.items() if k != "tasks"} | check
-            small = results["throughput"][-1]["corpus"]
-            results["big"]["rss_compared_with"] = {"texts": small["texts"], "driver_peak_rss_mb":
-                                                   small["driver_peak_rss_mb"], "worker_peak_rss_mb":
-                                                   small["worker_peak_rss_mb"]}
+            results["big"]["rss_compared_with"] = {"texts": small["texts"], "shard_size": small["shard_size"],
+                                                   "wall_seconds": small["wall_seconds"],
+                                                   "driver_peak_rss_mb": small["driver_peak_rss_mb"],
+                                                   "worker_peak_rss_mb": small["worker_peak_rss_mb"]}
             print(f"{args.big_texts:,} texts: {run['wall_seconds']:.0f} s, {run['texts_per_second']:.1f} texts/s; "
                   f"driver peak {run['driver_peak_rss_mb']} MB, workers {run['worker_peak_rss_mb']} MB "
                   f"({small['texts']:,} texts: {small['driver_peak_rss_mb']} MB, {small['worker_peak_rss_mb']} MB); "
