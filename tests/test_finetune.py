@@ -101,28 +101,47 @@ def test_lora_trains_adapters_and_saves_a_merged_plain_model(tiny_encoder_dir, t
     np.testing.assert_allclose(remerged.decision_function(TEXTS), clf.decision_function(TEXTS), atol=1e-5)
 
 
-def test_setfit_tunes_the_body_on_pairs_and_makes_the_regression_the_last_layer(tiny_encoder_dir):
-    clf = FineTunedClassifier(tiny_encoder_dir, method="setfit", contrastive_pairs=320, batch_size=8,
-                              learning_rate=1e-3, max_length=16).fit(TEXTS, LABELS)
-    record = clf.training_["contrastive"]
+@pytest.fixture(scope="module")
+def setfit(tiny_st_dir):
+    return FineTunedClassifier(tiny_st_dir, method="setfit", contrastive_pairs=320, batch_size=8,
+                               learning_rate=1e-3, max_length=16).fit(TEXTS, LABELS)
+
+
+def test_setfit_tunes_the_sentence_embedding_on_pairs_and_fits_a_logistic_head(setfit):
+    record = setfit.training_["contrastive"]
     assert record["pairs"] == 320 and record["last_loss"] < record["first_loss"]
-    assert (clf.predict(TEXTS) == np.array(LABELS)).mean() >= 0.7
+    assert (setfit.predict(TEXTS) == np.array(LABELS)).mean() >= 0.9
+    np.testing.assert_allclose(setfit.predict_proba(TEXTS).sum(axis=1), 1.0, rtol=1e-6)
+    assert setfit.classes_.tolist() == ["animal", "greeting"] and setfit.backend == "torch"
 
 
-def test_setfit_starts_a_zero_pooler_as_the_identity(tiny_encoder_dir):
-    """e5 as frasi converts it has an all-zero pooler: every text's features were 0 and one class won."""
-    import torch
-    from transformers import AutoModelForSequenceClassification
+def test_setfit_leaves_a_given_encoder_as_it_was(tiny_st_dir):
+    from frasi import Encoder
 
-    from frasi.finetune.contrastive import wake_empty_pooler
+    encoder = Encoder.load(tiny_st_dir)
+    before = encoder.encode(TEXTS)
+    FineTunedClassifier(encoder, method="setfit", contrastive_pairs=64, batch_size=8, learning_rate=1e-3,
+                        max_length=16).fit(TEXTS, LABELS)
+    np.testing.assert_array_equal(encoder.encode(TEXTS), before)
 
-    model = AutoModelForSequenceClassification.from_pretrained(str(tiny_encoder_dir), num_labels=2)
-    assert not wake_empty_pooler(model)  # a trained pooler is left alone
-    with torch.no_grad():
-        model.base_model.pooler.dense.weight.zero_()
-        model.base_model.pooler.dense.bias.zero_()
-    assert wake_empty_pooler(model)
-    torch.testing.assert_close(model.base_model.pooler.dense.weight, torch.eye(model.config.hidden_size))
+
+@pytest.mark.parametrize("backend", ["torch", "openvino"])
+def test_a_setfit_folder_carries_its_encoder_and_reloads_on_any_backend(setfit, tmp_path, backend):
+    from frasi.classifier_folder import load_classifier
+
+    folder = setfit.save(tmp_path / "clf", files={"report.json": b"{}"})
+    assert {"classifier.json", "head.npz", "encoder", "frasi_fine_tuning.json", "report.json"} <= {
+        p.name for p in folder.iterdir()}
+    assert (folder / "encoder" / "modules.json").is_file()  # a standard sentence-transformers folder
+    expected = setfit.predict_proba(TEXTS)
+    loaded = FineTunedClassifier.load(folder, backend=backend)
+    assert loaded.method == "setfit" and loaded.backend == backend
+    assert loaded.training_["contrastive"]["pairs"] == 320
+    np.testing.assert_allclose(loaded.predict_proba(TEXTS), expected, atol=1e-4)
+    np.testing.assert_allclose(load_classifier(folder, backend=backend).predict_proba(TEXTS), expected, atol=1e-4)
+    again = loaded.save(tmp_path / "again")  # a loaded one saves its folder as it is
+    np.testing.assert_allclose(FineTunedClassifier.load(again, backend="torch").predict_proba(TEXTS), expected,
+                               atol=1e-4)
 
 
 def test_a_dev_set_selects_the_best_checkpoint_and_stops_early(tiny_encoder_dir):
@@ -242,6 +261,22 @@ def test_cli_fine_tunes_reports_and_predicts(capsys, data_files, tiny_encoder_di
     assert code == 0 and json.loads(stdout)["test"]["accuracy"] >= 0.9, err
 
 
+def test_cli_setfit_saves_a_folder_that_predicts_and_evaluates(capsys, data_files, tiny_st_dir, tmp_path):
+    out = tmp_path / "setfit"
+    code, stdout, err = run(capsys, "classify", "train", str(data_files), "--fine-tune", "--method", "setfit", "-m",
+                            str(tiny_st_dir), "-o", str(out), "--test", str(data_files), "--learning-rate", "1e-3",
+                            "--batch-size", "8", "--max-length", "16", "--json")
+    assert code == 0, err
+    report = json.loads(stdout)
+    assert report["head"] == "fine-tuned (setfit)" and report["test"]["accuracy"] >= 0.9
+    assert {"report.json", "classifier.json", "encoder"} <= {p.name for p in out.iterdir()}
+    code, stdout, err = run(capsys, "classify", "predict", str(out), "hola mundo", "il cane dorme", "--json")
+    assert code == 0, err
+    assert [r["label"] for r in json.loads(stdout)] == ["greeting", "animal"]
+    code, stdout, err = run(capsys, "classify", "evaluate", str(out), str(data_files), "--json")
+    assert code == 0 and json.loads(stdout)["test"]["accuracy"] >= 0.9, err
+
+
 def test_cli_fine_tuning_options_need_fine_tune(capsys, data_files, tmp_path):
     code, _, err = run(capsys, "classify", "train", str(data_files), "-o", str(tmp_path / "x"), "--method", "lora")
     assert code == 2 and "--method apply to fine-tuning; add --fine-tune" in err
@@ -258,3 +293,15 @@ def test_a_real_encoder_fine_tunes_and_generalises(tmp_path):
     clf.save(tmp_path / "clf")
     fast = TextClassifier.load(tmp_path / "clf", backend="openvino")
     np.testing.assert_allclose(fast.decision_function(unseen), clf.decision_function(unseen), atol=1e-4)
+
+
+@pytest.mark.real
+def test_a_real_encoder_learns_from_pairs_with_setfit(tmp_path):
+    """all-MiniLM-L6-v2 tuned by SetFit's method on twenty sentences; the folder reloads on OpenVINO."""
+    clf = FineTunedClassifier("all-MiniLM-L6-v2", method="setfit", contrastive_pairs=160, batch_size=16,
+                              max_length=32, random_state=0).fit(TEXTS, LABELS)
+    unseen = ["good evening, how are you", "the cat sleeps on the bed"]
+    assert clf.predict(unseen).tolist() == ["greeting", "animal"]
+    clf.save(tmp_path / "clf")
+    fast = FineTunedClassifier.load(tmp_path / "clf", backend="openvino")
+    np.testing.assert_allclose(fast.predict_proba(unseen), clf.predict_proba(unseen), atol=1e-4)

@@ -3,7 +3,8 @@
 :meth:`frasi.EmbeddingClassifier.save` writes ``classifier.json`` (parameters, classes,
 the encoder reference and the embeddings of three probe sentences) and the head: linear
 heads (``linear-svc``, ``logistic``) as plain arrays in ``head.npz``, others as a joblib
-pickle. This module owns that format. :func:`load_classifier` gives a
+pickle. An encoder that exists nowhere else (fine-tuned in memory) is saved inside, in
+``encoder/``, and the reference points there. This module owns that format. :func:`load_classifier` gives a
 :class:`SavedClassifier` ready to predict; a linear head predicts with numpy
 (:class:`LinearHead`), because scikit-learn's import alone takes over a second, most of a
 one-sentence ``frasi sentiment``. Loading refuses an encoder that does not reproduce the
@@ -34,6 +35,7 @@ FORMAT_VERSION = 1
 CONFIG_NAME = "classifier.json"
 LINEAR_HEAD_FILE = "head.npz"
 PICKLED_HEAD_FILE = "head.joblib"
+BUNDLED_ENCODER = "encoder"  # the encoder saved inside the folder (``save(..., bundle_encoder=True)``)
 #: Minimum cosine between stored and recomputed probe embeddings (int8 runtimes stay above).
 PROBE_MIN_COSINE = 0.98
 #: Heads that ``coef_`` and ``intercept_`` describe fully: saved as arrays, predicted with numpy.
@@ -86,7 +88,11 @@ def load_encoder(folder: Path, config: dict[str, Any], encoder: Encoder | str | 
     """``encoder`` (loaded if a name), or the one the classifier recorded."""
     if encoder is None:
         encoder = config["encoder"].get("reference")
-        if encoder is None:
+        if config["encoder"].get("bundled"):
+            encoder = folder / BUNDLED_ENCODER
+            if not encoder.is_dir():
+                raise ModelLoadError(f"{folder} is incomplete: its encoder folder {BUNDLED_ENCODER}/ is missing")
+        elif encoder is None:
             raise ModelLoadError(f"{folder} was trained on an encoder built in memory "
                                  f"({config['encoder']['name']!r}); pass encoder= (CLI: --model)")
     return encoder if isinstance(encoder, Encoder) else Encoder.load(encoder, backend=backend, threads=threads)

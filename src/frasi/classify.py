@@ -41,6 +41,7 @@ from sklearn.utils.metaestimators import available_if
 
 from ._fs import atomic_dir
 from .classifier_folder import (
+    BUNDLED_ENCODER,
     CONFIG_NAME,
     FORMAT_VERSION,
     LINEAR_HEAD_FILE,
@@ -333,11 +334,14 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------ persistence
 
-    def save(self, path: str | os.PathLike[str], *, files: Mapping[str, bytes] | None = None) -> Path:
+    def save(self, path: str | os.PathLike[str], *, files: Mapping[str, bytes] | None = None,
+             bundle_encoder: bool = False) -> Path:
         """Write the classifier to the new folder ``path``, atomically, and return it.
 
         ``files`` maps extra file names (e.g. a training report) to their bytes; they are
-        written into the same folder in the same atomic step.
+        written into the same folder in the same atomic step. ``bundle_encoder`` saves the
+        encoder inside the folder too (a sentence-transformers folder, ``encoder/``), for an
+        encoder that exists nowhere else, such as one fine-tuned in memory.
         """
         self._check_fitted()
         encoder = self._encoder()
@@ -355,7 +359,8 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
             "head_file": LINEAR_HEAD_FILE if self.head in LINEAR_HEADS else PICKLED_HEAD_FILE,
             "encoder": {
                 "name": encoder.name,
-                "reference": encoder_reference(encoder),
+                "reference": BUNDLED_ENCODER if bundle_encoder else encoder_reference(encoder),
+                "bundled": bundle_encoder,
                 "dimension": int(self.n_features_in_),
                 "prompt": encoder.resolve_prompt(self.prompt_name, self.prompt),
                 "probe_texts": list(SHORT_PROBES),
@@ -363,6 +368,8 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
             },
         }
         with atomic_dir(path, what="classifier") as tmp:
+            if bundle_encoder:
+                encoder.save(tmp / BUNDLED_ENCODER)
             write_json(tmp / CONFIG_NAME, config)
             if self.head in LINEAR_HEADS:
                 np.savez(tmp / LINEAR_HEAD_FILE, coef=np.asarray(self.head_.coef_),
@@ -372,7 +379,8 @@ class EmbeddingClassifier(ClassifierMixin, BaseEstimator):
 
                 joblib.dump(self.head_, tmp / PICKLED_HEAD_FILE)
             for name, data in (files or {}).items():
-                if Path(name).name != name or name in (CONFIG_NAME, LINEAR_HEAD_FILE, PICKLED_HEAD_FILE):
+                if Path(name).name != name or name in (CONFIG_NAME, LINEAR_HEAD_FILE, PICKLED_HEAD_FILE,
+                                                       BUNDLED_ENCODER):
                     raise InputError(f"cannot add file {name!r} to a classifier folder; use a plain, new file name")
                 (tmp / name).write_bytes(data)
         logger.info("saved classifier to %s", path)

@@ -11,7 +11,8 @@ sentiment do. Three methods:
     the weights at the end, so the saved model is a plain one;
 ``setfit``
     SetFit's method for few labels (:mod:`frasi.finetune.contrastive`): contrastive pairs
-    tune the body, then a logistic regression becomes the head.
+    tune the encoder's own sentence embedding (mean pooling for e5), then a logistic
+    regression on the tuned embeddings is the head.
 
 With a dev set (``X_dev`` / ``y_dev``, or ``validation_fraction`` of the training data held
 out, stratified and seeded), ``full`` and ``lora`` evaluate macro-F1 at each epoch (or every
@@ -23,10 +24,16 @@ weighs the loss against imbalance. ``checkpoint_dir`` keeps checkpoints, and
     >>> clf.predict(["¡Qué buen día!"]); clf.save("mi-modelo")
     >>> FineTunedClassifier.load("mi-modelo").predict_proba(["Che schifo"])   # on OpenVINO by default
 
-The saved folder is a standard Hugging Face sequence-classification folder
+``full`` and ``lora`` save a standard Hugging Face sequence-classification folder
 (:mod:`frasi.finetune.folder`): ``transformers.pipeline("text-classification",
 model="mi-modelo")`` gives the same labels. Loaded, it runs on frasi's backends
-(:mod:`frasi.finetune.runtime`).
+(:mod:`frasi.finetune.runtime`). ``setfit`` saves what SetFit itself saves, without its
+pickle: a classifier folder of :class:`frasi.EmbeddingClassifier` (``classifier.json``, the
+logistic head in ``head.npz``) with the tuned encoder inside, in ``encoder/``, a standard
+sentence-transformers folder. Its head reads the mean of the token vectors, which no
+``AutoModelForSequenceClassification`` computes, so the pipeline does not load it;
+``frasi classify predict``, :func:`frasi.load_classifier` and this class's ``load`` do,
+and its encoder runs on frasi's backends.
 """
 
 from __future__ import annotations
@@ -62,6 +69,7 @@ from .runtime import TorchLogits, load_torch_model
 logger = logging.getLogger(__name__)
 
 METHODS = ("full", "lora", "setfit")
+SETFIT_RECORD = "frasi_fine_tuning.json"  # beside a setfit folder's classifier.json: how it was trained
 LEARNING_RATES = {"full": 5e-5, "lora": 5e-4, "setfit": 2e-5}
 ADAPTER_FOLDER = "adapter"  # a LoRA run's adapter, in peft's format, beside the merged model
 STATE_FILE = "frasi_fit_state.json"  # in checkpoint_dir: what the run was started with
@@ -157,9 +165,11 @@ class FineTunedClassifier(ClassifierMixin, BaseEstimator):
 
     def _require(self) -> None:
         purpose = f"fine-tuning a classifier (method={self.method!r})"
-        require("accelerate", extra="train", purpose=purpose)  # transformers' Trainer needs it
+        if self.method != "setfit":  # setfit trains in frasi's own short loop
+            require("accelerate", extra="train", purpose=purpose)  # transformers' Trainer needs it
         if self.method == "lora":
             require("peft", extra="finetune", purpose=purpose)
+
 
     # ------------------------------------------------------------------ fit
 
@@ -192,6 +202,11 @@ class FineTunedClassifier(ClassifierMixin, BaseEstimator):
             import torch
 
             torch.set_num_threads(self.threads)
+        if self.method == "setfit":
+            if resume:
+                raise InputError("method='setfit' trains in one short pass and keeps no checkpoints: nothing to "
+                                 "resume; fit again")
+            return self._fit_setfit(texts, labels, train_ids)
         work, temporary = self._work_folder(texts, labels, dev, resume)
         started = time.perf_counter()
         try:
@@ -212,6 +227,29 @@ class FineTunedClassifier(ClassifierMixin, BaseEstimator):
                           "n_dev": len(dev_pair[0]) if dev_pair is not None else 0,
                           "dev": "given" if X_dev is not None else ("held out" if dev is not None else None),
                           "seconds": round(time.perf_counter() - started, 1), **details}
+        return self
+
+    def _fit_setfit(self, texts: list[str], labels: np.ndarray, train_ids: np.ndarray) -> FineTunedClassifier:
+        from ..classify import EmbeddingClassifier
+
+        started = time.perf_counter()
+        encoder = contrastive.trainable_encoder(self.encoder, threads=self.threads)
+        lr = self.learning_rate or LEARNING_RATES[self.method]
+        body = contrastive.train_encoder(encoder, texts, train_ids, pairs=self.contrastive_pairs or min(
+            40 * len(texts), 2_000), batch_size=min(self.batch_size, 16), learning_rate=lr,
+            max_length=self.max_length, seed=self.random_state)
+        tuned = type(encoder)(encoder.model, name=f"{encoder.name} (setfit)", threads=self.threads)
+        head_params = {"class_weight": self.class_weight} if self.class_weight is not None else None
+        head = EmbeddingClassifier(tuned, head="logistic", head_params=head_params, random_state=self.random_state,
+                                   batch_size=max(32, self.batch_size)).fit(texts, labels)
+        self.classes_ = head.classes_
+        self.model_, self.tokenizer_ = None, None
+        self.predictor_ = head
+        source = self.encoder if not isinstance(self.encoder, type(encoder)) else self.encoder.name
+        self.training_ = {"base_model": str(source), "method": self.method, "n_train": len(texts), "n_dev": 0,
+                          "dev": None, "seconds": round(time.perf_counter() - started, 1),
+                          "contrastive": {**body, "learning_rate": lr},
+                          "head": "logistic regression on the tuned embeddings"}
         return self
 
     def _dev_set(self, texts: list[str], labels: np.ndarray, classes: np.ndarray, counts: np.ndarray,
@@ -298,15 +336,6 @@ class FineTunedClassifier(ClassifierMixin, BaseEstimator):
             if unknown:
                 raise InputError(f"class_weight names classes {unknown} that are not in the training data")
             class_weight = {int(np.flatnonzero(classes == c)[0]): float(w) for c, w in class_weight.items()}
-        if self.method == "setfit":
-            pairs = self.contrastive_pairs or min(40 * len(texts), 2_000)
-            woken = contrastive.wake_empty_pooler(model)
-            body = contrastive.train_body(model, tokenizer, texts, train_ids, pairs=pairs,
-                                          batch_size=min(self.batch_size, 16), learning_rate=lr,
-                                          max_length=self.max_length, seed=self.random_state)
-            head = contrastive.fit_head(model, tokenizer, texts, train_ids, class_weight=class_weight,
-                                        max_length=self.max_length, seed=self.random_state)
-            return {"contrastive": body, "zero_pooler_set_to_identity": woken, **head}
         base = {id(p) for p in model.base_model.parameters()}
         head_modules = {"." + name.split(".")[0] + "." for name, p in model.named_parameters() if id(p) not in base}
         if self.method == "lora":
@@ -373,6 +402,8 @@ class FineTunedClassifier(ClassifierMixin, BaseEstimator):
     def backend(self) -> str:
         """What computes the logits: ``torch`` after ``fit``; after :meth:`load`, frasi's backend setting."""
         self._check_fitted()
+        if self.method == "setfit":  # an EmbeddingClassifier: its encoder computes what the head reads
+            return self.predictor_.encoder_.backend
         return self.predictor_.backend
 
     def experiment_record(self) -> dict[str, Any]:
@@ -384,17 +415,20 @@ class FineTunedClassifier(ClassifierMixin, BaseEstimator):
     # ------------------------------------------------------------------ persistence
 
     def save(self, path: str | os.PathLike[str], *, files: Mapping[str, bytes] | None = None) -> Path:
-        """Write a Hugging Face sequence-classification folder (and frasi's record) to the new folder ``path``."""
+        """Write the classifier to the new folder ``path``: a Hugging Face sequence-classification folder (and
+        frasi's record); for ``setfit``, a classifier folder with the tuned encoder inside."""
         self._check_fitted()
-        model, tokenizer = getattr(self, "model_", None), getattr(self, "tokenizer_", None)
-        if model is None:
-            model, tokenizer = load_torch_model(self.folder_)
         params = {k: (str(v) if isinstance(v, os.PathLike) else v) for k, v in self.get_params().items()
                   if k not in ("checkpoint_dir", "threads")}
-        params["encoder"] = str(params["encoder"])
+        params["encoder"] = str(getattr(params["encoder"], "name", params["encoder"]))
         record = {"kind": "fine-tuned text classifier", "method": self.method, "params": params,
                   "training": getattr(self, "training_", None),
                   "versions": versions(("frasi", "torch", "transformers", "peft"))}
+        if self.method == "setfit":
+            return self._save_setfit(path, record, files)
+        model, tokenizer = getattr(self, "model_", None), getattr(self, "tokenizer_", None)
+        if model is None:
+            model, tokenizer = load_torch_model(self.folder_)
         adapter = getattr(self, "adapter_files_", None)
         with atomic_dir(path, what="fine-tuned classifier") as tmp, quiet_loading():
             write_folder(tmp, model, tokenizer, self.classes_, record, max_length=self.max_length, files=files)
@@ -402,6 +436,21 @@ class FineTunedClassifier(ClassifierMixin, BaseEstimator):
                 (tmp / ADAPTER_FOLDER).mkdir()
                 for name, data in adapter.items():
                     (tmp / ADAPTER_FOLDER / name).write_bytes(data)
+        logger.info("saved the fine-tuned classifier to %s", path)
+        return Path(path)
+
+    def _save_setfit(self, path: str | os.PathLike[str], record: dict[str, Any],
+                     files: Mapping[str, bytes] | None) -> Path:
+        extra = {SETFIT_RECORD: (json.dumps(record, indent=2, ensure_ascii=False) + "\n").encode("utf-8"),
+                 **(files or {})}
+        folder = getattr(self, "folder_", None)
+        if folder is None:
+            self.predictor_.save(path, files=extra, bundle_encoder=True)
+        else:  # loaded from a folder: its files, as they are
+            with atomic_dir(path, what="fine-tuned classifier") as tmp:
+                shutil.copytree(folder, tmp, dirs_exist_ok=True)
+                for name, data in extra.items():
+                    (tmp / name).write_bytes(data)
         logger.info("saved the fine-tuned classifier to %s", path)
         return Path(path)
 
@@ -413,13 +462,20 @@ class FineTunedClassifier(ClassifierMixin, BaseEstimator):
         ``backend`` and ``threads`` are as for :meth:`frasi.Encoder.load`: by default the
         classifier is exported once to OpenVINO and runs there.
         """
-        predictor = TextClassifier.load(path, backend=backend, threads=threads, cache_folder=cache_folder)
-        record = predictor.record
+        folder = Path(path).expanduser()
+        if (folder / SETFIT_RECORD).is_file():
+            from ..classifier_folder import load_classifier
+
+            record = json.loads((folder / SETFIT_RECORD).read_text(encoding="utf-8"))
+            predictor: Any = load_classifier(folder, backend=backend, threads=threads)
+        else:
+            predictor = TextClassifier.load(path, backend=backend, threads=threads, cache_folder=cache_folder)
+            record = predictor.record
         params = {k: v for k, v in (record.get("params") or {}).items() if k in cls._get_param_names()}
         clf = cls(**params, threads=threads)
         clf.max_length = int(record.get("max_length") or clf.max_length)
         clf.classes_ = predictor.classes_
-        clf.folder_ = Path(path).expanduser().resolve()
+        clf.folder_ = folder.resolve()
         clf.training_ = record.get("training") or {}
         predictor.batch_size = max(32, clf.batch_size)
         clf.predictor_ = predictor
