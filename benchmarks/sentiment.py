@@ -41,7 +41,7 @@ import numpy as np
 
 import _common as C
 
-LANGUAGES = {"es": "spanish", "it": "italian", "en": "english"}
+LANGUAGES = ("es", "it", "en")
 C_GRID = [0.1, 0.3, 1.0, 3.0, 10.0]
 PUBLISHED = {  # README.xlm-t.md, UMSAB leaderboard, multilingual training (eight languages), macro-F1
     "XLM-R base (multilingual training)": {"es": 66.0, "it": 68.6, "en": 68.5},
@@ -67,12 +67,9 @@ def points(x: float) -> float:
 
 
 def read(data_dir: Path) -> dict:
-    from frasi.data import UMSAB_LABELS, read_classification
+    from frasi.data import read_umsab
 
-    root = data_dir / "umsab_tweet_sentiment"
-    return {(lang, split): read_classification(root / folder, split=split, label_names=UMSAB_LABELS,
-                                               decode_escapes=True)
-            for lang, folder in LANGUAGES.items() for split in ("train", "test")}
+    return read_umsab(data_dir / "umsab_tweet_sentiment", LANGUAGES, splits=("train", "test"))
 
 
 def full_part(data: dict, threads: int) -> dict:

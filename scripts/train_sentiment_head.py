@@ -30,7 +30,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-LANGUAGES = {"es": "spanish", "it": "italian", "en": "english"}
+LANGUAGES = ("es", "it", "en")
 C_GRID = [0.1, 0.3, 1.0, 3.0, 10.0]
 SEED = 0
 
@@ -53,18 +53,14 @@ def main(argv=None) -> int:
     from frasi._fs import sha256_file
     from frasi.cache import EmbeddingCache
     from frasi.classify import EmbeddingClassifier
-    from frasi.data import UMSAB_LABELS, LabelledTexts, read_classification
+    from frasi.data import UMSAB_LABELS, LabelledTexts, concatenate, read_umsab, umsab_files
     from frasi.experiment import run_experiment
 
     root = args.data_dir / "umsab_tweet_sentiment"
-    splits = {(lang, split): read_classification(root / folder, split=split, label_names=UMSAB_LABELS,
-                                                decode_escapes=True)
-              for lang, folder in LANGUAGES.items() for split in ("train", "val", "test")}
+    splits = read_umsab(root, LANGUAGES)
 
     def together(split: str) -> LabelledTexts:
-        parts = [splits[(lang, split)] for lang in LANGUAGES]
-        return LabelledTexts([t for p in parts for t in p.texts], [y for p in parts for y in p.labels],
-                             source=f"UMSAB {split} es + it + en")
+        return concatenate([splits[(lang, split)] for lang in LANGUAGES], source=f"UMSAB {split} es + it + en")
 
     encoder = frasi.Encoder.load()
     cache = EmbeddingCache(args.cache) if args.cache else EmbeddingCache()  # a rerun only refits the head
@@ -86,9 +82,7 @@ def main(argv=None) -> int:
             "train": "train splits of es + it + en, concatenated",
             "preprocessing": "literal \\uXXXX escapes decoded (read_classification(decode_escapes=True))",
             "label_names": UMSAB_LABELS,
-            "files": {f"{folder}/{split}_{kind}.txt": sha256_file(root / folder / f"{split}_{kind}.txt")
-                      for folder in LANGUAGES.values() for split in ("train", "val", "test")
-                      for kind in ("text", "labels")},
+            "files": {name: sha256_file(path) for name, path in umsab_files(root, LANGUAGES).items()},
             "n_train": len(train),
         },
         "note": "val and test were never used for fitting or choosing C.",

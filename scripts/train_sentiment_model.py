@@ -32,7 +32,7 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-LANGUAGES = {"es": "spanish", "it": "italian", "en": "english"}
+LANGUAGES = ("es", "it", "en")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -61,23 +61,18 @@ def main(argv=None) -> int:
 
     import frasi
     from frasi._fs import sha256_file
-    from frasi.data import UMSAB_LABELS, read_classification
+    from frasi.data import UMSAB_LABELS, concatenate, read_umsab, umsab_files
     from frasi.finetune import FineTunedClassifier
     from frasi.metrics import classification_metrics
     from frasi.sentiment import LABELS, sentiment_model_folder
     from frasi.versions import versions
 
     root = args.data_dir / "umsab_tweet_sentiment"
-    splits = {(lang, split): read_classification(root / folder, split=split, label_names=UMSAB_LABELS,
-                                                decode_escapes=True)
-              for lang, folder in LANGUAGES.items() for split in ("train", "val", "test")}
+    splits = read_umsab(root, LANGUAGES)
 
-    def together(split: str) -> tuple[list[str], list[str]]:
-        parts = [splits[(lang, split)] for lang in LANGUAGES]
-        return [t for p in parts for t in p.texts], [y for p in parts for y in p.labels]
-
-    train_texts, train_labels = together("train")
-    val_texts, val_labels = together("val")
+    train = concatenate([splits[(lang, "train")] for lang in LANGUAGES], source="UMSAB train es + it + en")
+    val = concatenate([splits[(lang, "val")] for lang in LANGUAGES], source="UMSAB val es + it + en")
+    train_texts, train_labels, val_texts, val_labels = train.texts, train.labels, val.texts, val.labels
     clf = FineTunedClassifier("multilingual-e5-small", method="lora", epochs=args.epochs,
                               learning_rate=args.learning_rate, head_learning_rate=args.head_learning_rate,
                               lora_r=args.lora_r, batch_size=args.batch_size, max_length=args.max_length,
@@ -107,9 +102,7 @@ def main(argv=None) -> int:
             "selection": "val splits of es + it + en, concatenated: macro-F1 at each epoch end",
             "preprocessing": "literal \\uXXXX escapes decoded (read_classification(decode_escapes=True))",
             "label_names": UMSAB_LABELS,
-            "files": {f"{folder}/{split}_{kind}.txt": sha256_file(root / folder / f"{split}_{kind}.txt")
-                      for folder in LANGUAGES.values() for split in ("train", "val", "test")
-                      for kind in ("text", "labels")},
+            "files": {name: sha256_file(path) for name, path in umsab_files(root, LANGUAGES).items()},
             "n_train": len(train_texts), "n_val": len(val_texts),
         },
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in clf.get_params().items()

@@ -15,8 +15,11 @@ from frasi.data import (
     UMSAB_LABELS,
     LabelledTexts,
     STSData,
+    concatenate,
     read_classification,
     read_sts,
+    read_umsab,
+    umsab_files,
 )
 from frasi.errors import InputError
 
@@ -334,6 +337,22 @@ def test_umsab_decode_escapes(tmp_path):
     from frasi.data.labelled import decode_unicode_escapes
 
     assert decode_unicode_escapes("a\\ud83d\\ude00b \\ud800 \\u00e9") == "a\U0001f600b \\ud800 \u00e9"
+
+
+def test_read_umsab_reads_each_language_and_split_as_laid_out(tmp_path):
+    for language in ("english", "spanish"):
+        (tmp_path / language).mkdir()
+    umsab_folder(tmp_path / "english")
+    umsab_folder(tmp_path / "spanish", text="¡Qué día!\nNo sé\nOdio esto", labels="2\n1\n0")
+    splits = read_umsab(tmp_path, ["en", "es"], splits=["val"])
+    assert list(splits) == [("en", "val"), ("es", "val")]
+    assert splits[("en", "val")].texts[0].startswith("Disappointed") and "\u2019" in splits[("en", "val")].texts[0]
+    assert splits[("es", "val")].labels == ["positive", "neutral", "negative"]
+    both = concatenate(list(splits.values()), source="UMSAB val en + es")
+    assert len(both) == 6 and both.source == "UMSAB val en + es"
+    assert sorted(umsab_files(tmp_path, ["es"], splits=["val"])) == ["spanish/val_labels.txt", "spanish/val_text.txt"]
+    with pytest.raises(InputError, match="UMSAB has no language 'xx'"):
+        read_umsab(tmp_path, ["xx"])
 
 
 def test_two_files_crlf_and_trailing_newlines(tmp_path):

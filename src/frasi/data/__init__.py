@@ -35,14 +35,26 @@ sequences into the characters they name.
 ``to_dict()``), not the file bytes: the same pairs from a CSV or a JSONL hash the same.
 """
 
-from .labelled import UMSAB_LABELS, LabelledTexts, read_classification
+from .labelled import (
+    UMSAB_LABELS,
+    UMSAB_LANGUAGES,
+    LabelledTexts,
+    concatenate,
+    read_classification,
+    read_umsab,
+    umsab_files,
+)
 from .sts import STSData, read_pairs, read_sts
 
 __all__ = [
     "UMSAB_LABELS",
+    "UMSAB_LANGUAGES",
     "LabelledTexts",
     "STSData",
+    "concatenate",
     "read_classification",
+    "read_umsab",
+    "umsab_files",
     "read_pairs",
     "read_sts",
 ]

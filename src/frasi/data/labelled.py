@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -24,6 +24,9 @@ logger = logging.getLogger(__name__)
 
 UMSAB_LABELS: Mapping[str, str] = {"0": "negative", "1": "neutral", "2": "positive"}
 """Label names of the UMSAB tweet-sentiment files (pass as ``label_names=``)."""
+UMSAB_LANGUAGES: Mapping[str, str] = {"ar": "arabic", "de": "german", "en": "english", "es": "spanish",
+                                      "fr": "french", "hi": "hindi", "it": "italian", "pt": "portuguese"}
+"""UMSAB's languages: code -> the folder that holds its splits."""
 TEXT_NAMES = ("text", "sentence", "tweet", "content", "review", "document")
 LABEL_NAMES = ("label", "labels", "sentiment", "class", "category", "target")
 
@@ -204,3 +207,34 @@ def _read_classification_table(path: StrPath, text_column: str | None,
     if text_column is None:
         check_looks_like_text(path, ct, texts)
     return texts, labels, where
+
+
+def read_umsab(folder: StrPath, languages: Sequence[str] = ("es", "it", "en"),
+               splits: Sequence[str] = ("train", "val", "test")) -> dict[tuple[str, str], LabelledTexts]:
+    """UMSAB tweet sentiment (cardiffnlp/xlm-t ``data/sentiment``) as it is laid out on disk.
+
+    ``folder/<language>/<split>_text.txt`` and ``<split>_labels.txt`` for each language
+    code (:data:`UMSAB_LANGUAGES`) and split; labels named by :data:`UMSAB_LABELS`, literal
+    ``\\uXXXX`` escapes decoded. Keys are ``(language, split)``, in the order asked.
+    """
+    root = Path(folder).expanduser()
+    unknown = [lang for lang in languages if lang not in UMSAB_LANGUAGES]
+    if unknown:
+        raise InputError(f"UMSAB has no language {', '.join(map(repr, unknown))}; it has "
+                         f"{', '.join(UMSAB_LANGUAGES)}")
+    return {(lang, split): read_classification(root / UMSAB_LANGUAGES[lang], split=split, label_names=UMSAB_LABELS,
+                                               decode_escapes=True)
+            for lang in languages for split in splits}
+
+
+def umsab_files(folder: StrPath, languages: Sequence[str] = ("es", "it", "en"),
+                splits: Sequence[str] = ("train", "val", "test")) -> dict[str, Path]:
+    """The files :func:`read_umsab` reads, by their name under ``folder`` (to record their hashes)."""
+    root = Path(folder).expanduser()
+    return {f"{UMSAB_LANGUAGES[lang]}/{split}_{kind}.txt": root / UMSAB_LANGUAGES[lang] / f"{split}_{kind}.txt"
+            for lang in languages for split in splits for kind in ("text", "labels")}
+
+
+def concatenate(parts: Sequence[LabelledTexts], *, source: str) -> LabelledTexts:
+    """One set of labelled texts from several, in order."""
+    return LabelledTexts([t for p in parts for t in p.texts], [y for p in parts for y in p.labels], source=source)
