@@ -14,7 +14,8 @@ Three parts, all in one run (``--parts`` picks some):
 ``few``
     Few labels: 8, 16 and 64 training tweets per class, drawn from the es + it + en train
     splits with 5 seeds each. On each sample: frasi's fine-tuned path for few labels
-    (``FineTunedClassifier(method="setfit")``), a logistic-regression head on frozen e5
+    (``FineTunedClassifier(method="setfit")``: SetFit's contrastive pairs tune e5's own
+    mean-pooled embedding, then a logistic regression on it), a logistic-regression head on frozen e5
     embeddings (C by 3-fold CV) and TF-IDF + LinearSVC (same C search); macro-F1 on the
     pooled test splits (2,610 tweets); mean and spread over the seeds.
 ``speed``

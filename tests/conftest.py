@@ -110,12 +110,18 @@ def _private_frasi_cache(tmp_path_factory, monkeypatch) -> Path:
     test, the default backend ``auto`` would export every model again in every test. The tests of ``auto``
     (tests/test_fast_default.py) remove the variable."""
     cache = tmp_path_factory.mktemp("cache")
-    monkeypatch.setenv("FRASI_CACHE", str(cache))
-    monkeypatch.setenv("FRASI_CONFIG", str(cache / "no-config.toml"))
-    monkeypatch.setenv("FRASI_BACKEND", "torch")
-    for name in ("FRASI_MODEL", "FRASI_THREADS"):
-        monkeypatch.delenv(name, raising=False)
+    isolate_frasi(monkeypatch, cache)
     return cache
+
+
+def isolate_frasi(patch: pytest.MonkeyPatch, cache: Path) -> None:
+    """The environment every test runs in: frasi's cache in ``cache``, no user config, the torch backend, no model
+    or thread setting. Also for module-scoped fixtures that load models before the per-test fixture runs."""
+    patch.setenv("FRASI_CACHE", str(cache))
+    patch.setenv("FRASI_CONFIG", str(cache / "no-config.toml"))
+    patch.setenv("FRASI_BACKEND", "torch")
+    for name in ("FRASI_MODEL", "FRASI_THREADS"):
+        patch.delenv(name, raising=False)
 
 
 # ---------------------------------------------------------------- real models

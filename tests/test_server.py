@@ -17,6 +17,7 @@ pytest.importorskip("fastapi")
 from starlette.testclient import TestClient
 
 from conftest import MIXED_TEXTS as TEXTS
+from conftest import isolate_frasi
 from frasi import EmbeddingClassifier, Encoder, semantic_search
 from frasi.cli import main
 from frasi.errors import InputError
@@ -67,11 +68,7 @@ def module_env(tmp_path_factory):
     is created and loads its models before any per-test fixture runs."""
     cache = tmp_path_factory.mktemp("server-cache")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("FRASI_CACHE", str(cache))
-        patch.setenv("FRASI_CONFIG", str(cache / "no-config.toml"))
-        patch.setenv("FRASI_BACKEND", "torch")
-        for name in ("FRASI_MODEL", "FRASI_THREADS"):
-            patch.delenv(name, raising=False)
+        isolate_frasi(patch, cache)
         yield cache
 
 

@@ -44,10 +44,21 @@ class Recorder:
         self.reports.append((inputs, tokens))
 
 
-def worker_for(recorder: Recorder, **options) -> tuple[BatchWorker, threading.Lock]:
-    lock = threading.Lock()
-    worker = BatchWorker("test", recorder, lock=lock, observer=recorder, **options).start()
-    return worker, lock
+@pytest.fixture
+def start():
+    """Start a BatchWorker over a Recorder, its run lock returned for the test to hold; every worker started is
+    stopped when the test ends, passed or failed."""
+    workers: list[BatchWorker] = []
+
+    def start_worker(recorder: Recorder | None = None, **options) -> tuple[BatchWorker, threading.Lock, Recorder]:
+        recorder = recorder or Recorder()
+        lock = threading.Lock()
+        workers.append(BatchWorker("test", recorder, lock=lock, observer=recorder, **options).start())
+        return workers[-1], lock, recorder
+
+    yield start_worker
+    for worker in workers:
+        worker.stop(TIMEOUT)
 
 
 def wait_until(condition, timeout=TIMEOUT):
@@ -63,9 +74,8 @@ def held(worker: BatchWorker, lock: threading.Lock, recorder: Recorder, first: F
     time.sleep(0.02)
 
 
-def test_concurrent_requests_merge_into_one_run_and_each_gets_its_rows_in_order():
-    recorder = Recorder()
-    worker, lock = worker_for(recorder, max_wait_s=0)
+def test_concurrent_requests_merge_into_one_run_and_each_gets_its_rows_in_order(start):
+    worker, lock, recorder = start(max_wait_s=0)
     with lock:
         first = worker.submit([1], [1])
         held(worker, lock, recorder, first)
@@ -78,12 +88,10 @@ def test_concurrent_requests_merge_into_one_run_and_each_gets_its_rows_in_order(
         assert names == [f"x{v}" for v in range(10 * k, 10 * k + k)]
     assert [inputs for _, inputs in recorder.runs] == [[1], [10, 20, 21, 30, 31, 32]]
     assert [size for size, _ in recorder.reports] == [1, 6]
-    worker.stop(TIMEOUT)
 
 
-def test_a_request_over_the_budget_is_split_and_the_next_joins_its_last_run():
-    recorder = Recorder()
-    worker, lock = worker_for(recorder, max_batch_tokens=10, max_wait_s=0)
+def test_a_request_over_the_budget_is_split_and_the_next_joins_its_last_run(start):
+    worker, lock, recorder = start(max_batch_tokens=10, max_wait_s=0)
     with lock:
         blocker = worker.submit([0], [10])
         held(worker, lock, recorder, blocker)
@@ -93,20 +101,16 @@ def test_a_request_over_the_budget_is_split_and_the_next_joins_its_last_run():
     assert small.result(TIMEOUT)[0].tolist() == [14, 16, 18]
     assert [len(inputs) for _, inputs in recorder.runs] == [1, 10, 10, 8]
     assert recorder.runs[-1][1] == [120, 121, 122, 123, 124, 7, 8, 9]
-    worker.stop(TIMEOUT)
 
 
-def test_one_input_over_the_budget_runs_alone():
-    recorder = Recorder()
-    worker, _ = worker_for(recorder, max_batch_tokens=10, max_wait_s=0)
+def test_one_input_over_the_budget_runs_alone(start):
+    worker, _, recorder = start(max_batch_tokens=10, max_wait_s=0)
     assert worker.submit([5, 6], [50, 50]).result(TIMEOUT)[0].tolist() == [10, 12]
     assert [inputs for _, inputs in recorder.runs] == [[5], [6]]
-    worker.stop(TIMEOUT)
 
 
-def test_requests_of_different_groups_never_share_a_run():
-    recorder = Recorder()
-    worker, lock = worker_for(recorder, max_wait_s=0)
+def test_requests_of_different_groups_never_share_a_run(start):
+    worker, lock, recorder = start(max_wait_s=0)
     with lock:
         blocker = worker.submit([0], [1], group="a")
         held(worker, lock, recorder, blocker)
@@ -115,12 +119,10 @@ def test_requests_of_different_groups_never_share_a_run():
     for future in futures:
         future.result(TIMEOUT)
     assert recorder.runs == [("a", [0]), ("b", [1, 3]), ("a", [2])]
-    worker.stop(TIMEOUT)
 
 
-def test_a_full_queue_refuses_single_and_batch_requests_alike():
-    recorder = Recorder()
-    worker, lock = worker_for(recorder, max_queue=2, max_wait_s=0)
+def test_a_full_queue_refuses_single_and_batch_requests_alike(start):
+    worker, lock, recorder = start(max_queue=2, max_wait_s=0)
     with lock:
         blocker = worker.submit([0], [1])
         held(worker, lock, recorder, blocker)
@@ -133,22 +135,18 @@ def test_a_full_queue_refuses_single_and_batch_requests_alike():
     for future in queued:
         future.result(TIMEOUT)
     assert worker.submit([9], [1]).result(TIMEOUT)[0].tolist() == [18]  # room again
-    worker.stop(TIMEOUT)
 
 
-def test_calls_run_on_the_worker_thread_in_turn():
-    recorder = Recorder()
-    worker, _ = worker_for(recorder)
+def test_calls_run_on_the_worker_thread_in_turn(start):
+    worker, _, recorder = start()
     assert worker.call(lambda: threading.current_thread().name).result(TIMEOUT) == "frasi-worker-test"
     with pytest.raises(KeyError):
         worker.call(lambda: {}["missing"]).result(TIMEOUT)
     assert worker.submit([1], [1]).result(TIMEOUT)[0].tolist() == [2]  # the worker lives on
-    worker.stop(TIMEOUT)
 
 
-def test_a_failed_run_fails_each_of_its_requests_and_the_worker_goes_on():
-    recorder = Recorder(fail_on=13)
-    worker, lock = worker_for(recorder, max_wait_s=0)
+def test_a_failed_run_fails_each_of_its_requests_and_the_worker_goes_on(start):
+    worker, lock, recorder = start(Recorder(fail_on=13), max_wait_s=0)
     with lock:
         blocker = worker.submit([0], [1])
         held(worker, lock, recorder, blocker)
@@ -157,12 +155,10 @@ def test_a_failed_run_fails_each_of_its_requests_and_the_worker_goes_on():
         with pytest.raises(ValueError, match="cannot run 13"):
             future.result(TIMEOUT)
     assert worker.submit([14], [1]).result(TIMEOUT)[0].tolist() == [28]
-    worker.stop(TIMEOUT)
 
 
-def test_a_cancelled_request_is_dropped_before_its_run():
-    recorder = Recorder()
-    worker, lock = worker_for(recorder, max_wait_s=0)
+def test_a_cancelled_request_is_dropped_before_its_run(start):
+    worker, lock, recorder = start(max_wait_s=0)
     with lock:
         blocker = worker.submit([0], [1])
         held(worker, lock, recorder, blocker)
@@ -171,12 +167,10 @@ def test_a_cancelled_request_is_dropped_before_its_run():
         assert gone.cancel()
     assert kept.result(TIMEOUT)[0].tolist() == [4]
     assert [inputs for _, inputs in recorder.runs] == [[0], [2]]
-    worker.stop(TIMEOUT)
 
 
-def test_stop_finishes_what_is_queued_then_refuses_new_work():
-    recorder = Recorder()
-    worker, lock = worker_for(recorder, max_wait_s=0)
+def test_stop_finishes_what_is_queued_then_refuses_new_work(start):
+    worker, lock, recorder = start(max_wait_s=0)
     with lock:
         blocker = worker.submit([0], [1])
         held(worker, lock, recorder, blocker)
@@ -190,10 +184,9 @@ def test_stop_finishes_what_is_queued_then_refuses_new_work():
     assert [f.result(0)[0].tolist() for f in queued] == [[2], [4], [6]]
 
 
-def test_the_worker_waits_for_requests_in_flight_and_a_lone_client_does_not_wait():
-    recorder = Recorder()
+def test_the_worker_waits_for_requests_in_flight_and_a_lone_client_does_not_wait(start):
     in_flight = [2]
-    worker, _ = worker_for(recorder, max_wait_s=5.0, in_flight=lambda: in_flight[0])
+    worker, _, recorder = start(max_wait_s=5.0, in_flight=lambda: in_flight[0])
     first = worker.submit([1], [1])
     time.sleep(0.05)
     assert not first.done()  # another request is on its way: the worker waits for it
@@ -204,4 +197,3 @@ def test_the_worker_waits_for_requests_in_flight_and_a_lone_client_does_not_wait
     began = time.monotonic()
     worker.submit([3], [1]).result(TIMEOUT)
     assert time.monotonic() - began < 4.0  # well under max_wait_s: the worker did not wait
-    worker.stop(TIMEOUT)
