@@ -272,7 +272,7 @@ def test_cli_embed_verify_index_search(tmp_path, tiny_st_dir, client, capsys):
             "--scheduler", address, "--shard-size", "60", "--prompt", ""]
     assert main(args) == 0
     line = capsys.readouterr().err.strip().splitlines()[-1]
-    assert line.startswith("200 texts in 5 shards: 0 kept, 5 embedded now with 2 workers x 1 threads")
+    assert line.startswith("200 texts in 5 shards: 0 kept, 5 embedded now with 2 workers x 1 thread,")
     assert main(args + ["--json"]) == 0
     assert json.loads(capsys.readouterr().out)["kept"] == 5
     assert main(["corpus", "verify", str(out)]) == 0

@@ -23,6 +23,10 @@ def _count(n: int) -> str:
     return f"{n:,}"
 
 
+def _noun(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
+
+
 @command(corpus_app, "embed")
 def embed(
     *, inputs: Annotated[list[str], typer.Argument(help="Files (.txt, .csv, .jsonl, .parquet), folders or globs.")],
@@ -62,13 +66,15 @@ def embed(
         emit_json(result.to_dict())
     elif not display.quiet:
         threads = "/".join(map(str, result.threads)) or "-"
-        ran = (f"{result.computed} embedded now with {result.workers} workers x {threads} threads, "
+        ran = (f"{result.computed} embedded now with {_noun(result.workers, 'worker')} x {threads} "
+               f"thread{'' if threads == '1' else 's'}, "
                f"{_count(result.rows_computed)} texts at {result.texts_per_second:.1f} texts/s"
                if result.computed else "nothing left to embed")
         truncated = f", {_count(result.truncated)} truncated" if result.truncated else ""
         note = f" ({result.backend_note})" if result.backend_note else ""
-        err.print(f"{_count(result.rows)} texts in {result.shards} shards: {result.kept} kept, {ran}{truncated}, "
-                  f"{result.seconds:.1f} s -> {result.output}; dim {result.dimension}; backend: {result.backend}{note}")
+        err.print(f"{_count(result.rows)} texts in {_noun(result.shards, 'shard')}: {result.kept} kept, {ran}"
+                  f"{truncated}, {result.seconds:.1f} s -> {result.output}; dim {result.dimension}; "
+                  f"backend: {result.backend}{note}")
 
 
 @command(corpus_app, "index")

@@ -51,8 +51,7 @@ def draw_pairs(labels: np.ndarray, rounds: int, rng: np.random.Generator) -> lis
 def trainable_encoder(encoder: Encoder | Any, *, threads: int | None) -> Encoder:
     """A torch Encoder to train in place: ``encoder`` loaded by name or folder, or a copy of a loaded one."""
     if isinstance(encoder, Encoder):
-        copied = Encoder(copy.deepcopy(encoder.model), name=encoder.name, threads=threads)
-        return copied
+        return Encoder(copy.deepcopy(encoder.model), name=encoder.name, threads=threads)
     return Encoder.load(encoder, backend="torch", threads=threads)
 
 

@@ -56,6 +56,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 
 from .._fs import atomic_dir
 from .._hf import quiet_loading
+from ..encoder import Encoder
 from ..errors import InputError, require
 from ..io import validate_texts, write_json
 from ..labels import check_known_labels, check_labels
@@ -170,7 +171,6 @@ class FineTunedClassifier(ClassifierMixin, BaseEstimator):
         if self.method == "lora":
             require("peft", extra="finetune", purpose=purpose)
 
-
     # ------------------------------------------------------------------ fit
 
     def fit(self, X: Sequence[str], y: Any, *, X_dev: Sequence[str] | None = None, y_dev: Any = None,
@@ -202,6 +202,10 @@ class FineTunedClassifier(ClassifierMixin, BaseEstimator):
             import torch
 
             torch.set_num_threads(self.threads)
+        if isinstance(self.class_weight, Mapping):
+            unknown = [c for c in self.class_weight if c not in set(classes.tolist())]
+            if unknown:
+                raise InputError(f"class_weight names classes {unknown} that are not in the training data")
         if self.method == "setfit":
             if resume:
                 raise InputError("method='setfit' trains in one short pass and keeps no checkpoints: nothing to "
@@ -238,16 +242,16 @@ class FineTunedClassifier(ClassifierMixin, BaseEstimator):
         body = contrastive.train_encoder(encoder, texts, train_ids, pairs=self.contrastive_pairs or min(
             40 * len(texts), 2_000), batch_size=min(self.batch_size, 16), learning_rate=lr,
             max_length=self.max_length, seed=self.random_state)
-        tuned = type(encoder)(encoder.model, name=f"{encoder.name} (setfit)", threads=self.threads)
+        tuned = Encoder(encoder.model, name=f"{encoder.name} (setfit)", threads=self.threads)
         head_params = {"class_weight": self.class_weight} if self.class_weight is not None else None
         head = EmbeddingClassifier(tuned, head="logistic", head_params=head_params, random_state=self.random_state,
                                    batch_size=max(32, self.batch_size)).fit(texts, labels)
         self.classes_ = head.classes_
         self.model_, self.tokenizer_ = None, None
         self.predictor_ = head
-        source = self.encoder if not isinstance(self.encoder, type(encoder)) else self.encoder.name
-        self.training_ = {"base_model": str(source), "method": self.method, "n_train": len(texts), "n_dev": 0,
-                          "dev": None, "seconds": round(time.perf_counter() - started, 1),
+        self.training_ = {"base_model": str(getattr(self.encoder, "name", self.encoder)), "method": self.method,
+                          "n_train": len(texts), "n_dev": 0, "dev": None,
+                          "seconds": round(time.perf_counter() - started, 1),
                           "contrastive": {**body, "learning_rate": lr},
                           "head": "logistic regression on the tuned embeddings"}
         return self
@@ -331,10 +335,7 @@ class FineTunedClassifier(ClassifierMixin, BaseEstimator):
                resume: bool, callbacks: Sequence[Any]) -> dict[str, Any]:
         lr = self.learning_rate or LEARNING_RATES[self.method]
         class_weight = self.class_weight
-        if isinstance(class_weight, Mapping):
-            unknown = [c for c in class_weight if c not in set(classes.tolist())]
-            if unknown:
-                raise InputError(f"class_weight names classes {unknown} that are not in the training data")
+        if isinstance(class_weight, Mapping):  # checked in fit: every class is in the training data
             class_weight = {int(np.flatnonzero(classes == c)[0]): float(w) for c, w in class_weight.items()}
         base = {id(p) for p in model.base_model.parameters()}
         head_modules = {"." + name.split(".")[0] + "." for name, p in model.named_parameters() if id(p) not in base}
