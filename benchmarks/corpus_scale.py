@@ -257,7 +257,8 @@ def noop_task_cost(tasks: int) -> dict[str, Any]:
     """Seconds per empty task on a 2-worker local cluster (the scheduler's round trip, no work)."""
     from distributed import Client, LocalCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None,
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address="127.0.0.1:0",
                       silence_logs=logging.ERROR) as cluster, Client(cluster, set_as_default=False) as client:
         client.gather(client.map(abs, range(20), key=[f"warm-{i}" for i in range(20)]))
         started = time.perf_counter()

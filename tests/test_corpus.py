@@ -61,7 +61,7 @@ def client():
 
 def _cluster():
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, protocol="tcp", host="127.0.0.1",
-                      dashboard_address=None,
+                      dashboard_address="127.0.0.1:0",
                       silence_logs=logging.ERROR) as cluster, Client(cluster, set_as_default=False) as c:
         yield c
 

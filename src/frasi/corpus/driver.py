@@ -16,9 +16,9 @@ path for the driver and every worker: one machine, or a shared file system). A r
    shard's number, so a retried task replaces its part, never adds one; records each part
    as it finishes, after checking it on the driver; a progress bar counts shards.
 
-With no ``scheduler`` it starts a ``LocalCluster`` of worker processes on 127.0.0.1 (no
-dashboard); ``scheduler="tcp://HOST:PORT"`` (or a ``distributed.Client``) uses an existing
-cluster. Worker processes x threads never exceed the CPUs of a local cluster.
+With no ``scheduler`` it starts a ``LocalCluster`` of worker processes on 127.0.0.1 (its
+dashboard on a free loopback port, logged); ``scheduler="tcp://HOST:PORT"`` (or a
+``distributed.Client``) uses an existing cluster. Worker processes x threads never exceed the CPUs of a local cluster.
 """
 
 from __future__ import annotations
@@ -381,12 +381,16 @@ def _remote(scheduler: Any, timeout: float) -> Iterator[Any]:
 
 @contextlib.contextmanager
 def _local(workers: int) -> Iterator[Any]:
-    """A client of a new local cluster: ``workers`` processes on 127.0.0.1, no dashboard."""
+    """A client of a new local cluster: ``workers`` processes on 127.0.0.1, the dashboard on a free loopback port.
+
+    ``dashboard_address=None`` does not turn the dashboard off: it binds the default port 8787, and a second
+    cluster on the machine (another run, a test) then fails to start."""
     distributed = require("distributed", extra="dask", purpose="frasi corpus")
     logger.info("starting a local Dask cluster: %d worker process(es) on 127.0.0.1", workers)
     with distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  dashboard_address=None, silence_logs=logging.ERROR) as cluster, \
+                                  dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR) as cluster, \
             distributed.Client(cluster, set_as_default=False) as client:
+        logger.info("Dask dashboard: %s", cluster.dashboard_link)
         yield client
 
 
