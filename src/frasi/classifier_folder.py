@@ -4,8 +4,8 @@
 the encoder reference and the embeddings of three probe sentences) and the head: linear
 heads (``linear-svc``, ``logistic``) as plain arrays in ``head.npz``, others as a joblib
 pickle. An encoder that exists nowhere else (fine-tuned in memory) is saved inside, in
-``encoder/``, and the reference points there. This module owns that format. :func:`load_classifier` gives a
-:class:`SavedClassifier` ready to predict; a linear head predicts with numpy
+``encoder/``, and the reference points there. This module owns that format.
+:func:`load_classifier` gives a :class:`SavedClassifier` ready to predict; a linear head predicts with numpy
 (:class:`LinearHead`), because scikit-learn's import alone takes over a second, most of a
 one-sentence ``frasi sentiment``. Loading refuses an encoder that does not reproduce the
 stored probe embeddings.

@@ -49,10 +49,15 @@ def draw_pairs(labels: np.ndarray, rounds: int, rng: np.random.Generator) -> lis
 
 
 def trainable_encoder(encoder: Encoder | Any, *, threads: int | None) -> Encoder:
-    """A torch Encoder to train in place: ``encoder`` loaded by name or folder, or a copy of a loaded one."""
+    """A torch Encoder to train in place, named ``<encoder> (setfit)``: ``encoder`` loaded by name or folder, or
+    a copy of a loaded one. It has no folder, so its fingerprint (an EmbeddingCache's key) is its weights', not
+    the files it started from."""
     if isinstance(encoder, Encoder):
-        return Encoder(copy.deepcopy(encoder.model), name=encoder.name, threads=threads)
-    return Encoder.load(encoder, backend="torch", threads=threads)
+        base, model = encoder, copy.deepcopy(encoder.model)
+    else:
+        base = Encoder.load(encoder, backend="torch", threads=threads)
+        model = base.model
+    return Encoder(model, name=f"{base.name} (setfit)", threads=threads)
 
 
 def train_encoder(encoder: Encoder, texts: Sequence[str], labels: np.ndarray, *, pairs: int, batch_size: int,

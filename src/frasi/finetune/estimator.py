@@ -56,7 +56,6 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 
 from .._fs import atomic_dir
 from .._hf import quiet_loading
-from ..encoder import Encoder
 from ..errors import InputError, require
 from ..io import validate_texts, write_json
 from ..labels import check_known_labels, check_labels
@@ -242,9 +241,8 @@ class FineTunedClassifier(ClassifierMixin, BaseEstimator):
         body = contrastive.train_encoder(encoder, texts, train_ids, pairs=self.contrastive_pairs or min(
             40 * len(texts), 2_000), batch_size=min(self.batch_size, 16), learning_rate=lr,
             max_length=self.max_length, seed=self.random_state)
-        tuned = Encoder(encoder.model, name=f"{encoder.name} (setfit)", threads=self.threads)
         head_params = {"class_weight": self.class_weight} if self.class_weight is not None else None
-        head = EmbeddingClassifier(tuned, head="logistic", head_params=head_params, random_state=self.random_state,
+        head = EmbeddingClassifier(encoder, head="logistic", head_params=head_params, random_state=self.random_state,
                                    batch_size=max(32, self.batch_size)).fit(texts, labels)
         self.classes_ = head.classes_
         self.model_, self.tokenizer_ = None, None
