@@ -87,8 +87,9 @@ SECTIONS: list[tuple[str, str, list[list[str]]]] = [
     ]),
     ("frasi classify train --fine-tune", "Fine-tune the encoder itself as a classifier (`frasi[finetune]`): here "
      "SetFit's method, made for few labels, on all-MiniLM-L6-v2 and the same 18 training reviews, only to show the "
-     "output (`--method full` or `lora` for real data sets). The folder is a Hugging Face text-classification "
-     "folder; `classify predict` runs it on the default backend.", [
+     "output (`--method full` or `lora` for real data sets). A setfit folder holds the logistic head and the "
+     "tuned encoder (`encoder/`); `full` and `lora` save a Hugging Face text-classification folder. "
+     "`classify predict` runs either on the default backend.", [
         ["frasi", "classify", "train", "resenas_es.csv", "--text-col", "texto", "--label-col", "etiqueta",
          "--fine-tune", "--method", "setfit", "--model", "all-MiniLM-L6-v2", "--test-size", "0.25",
          "--output", "{tmp}/resenas-setfit"],
