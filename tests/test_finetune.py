@@ -284,24 +284,17 @@ def test_cli_fine_tuning_options_need_fine_tune(capsys, data_files, tmp_path):
 
 
 @pytest.mark.real
-def test_a_real_encoder_fine_tunes_and_generalises(tmp_path):
-    """all-MiniLM-L6-v2, fine-tuned whole on twenty sentences, labels sentences it never saw and reloads on OpenVINO."""
-    clf = FineTunedClassifier("all-MiniLM-L6-v2", epochs=4, batch_size=4, learning_rate=1e-4, max_length=32,
-                              validation_fraction=0.0, random_state=0).fit(TEXTS, LABELS)
+@pytest.mark.parametrize("options", [
+    {"method": "full", "epochs": 4, "batch_size": 4, "learning_rate": 1e-4, "validation_fraction": 0.0},
+    {"method": "setfit", "contrastive_pairs": 160, "batch_size": 16},
+], ids=["full", "setfit"])
+def test_a_real_encoder_fine_tunes_generalises_and_reloads_on_openvino(tmp_path, options):
+    """all-MiniLM-L6-v2 fine-tuned on twenty sentences labels sentences it never saw; its folder gives the same
+    scores on OpenVINO."""
+    clf = FineTunedClassifier("all-MiniLM-L6-v2", max_length=32, random_state=0, **options).fit(TEXTS, LABELS)
     unseen = ["good evening, how are you", "the cat sleeps on the bed"]
     assert clf.predict(unseen).tolist() == ["greeting", "animal"]
-    clf.save(tmp_path / "clf")
-    fast = TextClassifier.load(tmp_path / "clf", backend="openvino")
+    fast = FineTunedClassifier.load(clf.save(tmp_path / "clf"), backend="openvino")
+    assert fast.backend == "openvino"
     np.testing.assert_allclose(fast.decision_function(unseen), clf.decision_function(unseen), atol=1e-4)
-
-
-@pytest.mark.real
-def test_a_real_encoder_learns_from_pairs_with_setfit(tmp_path):
-    """all-MiniLM-L6-v2 tuned by SetFit's method on twenty sentences; the folder reloads on OpenVINO."""
-    clf = FineTunedClassifier("all-MiniLM-L6-v2", method="setfit", contrastive_pairs=160, batch_size=16,
-                              max_length=32, random_state=0).fit(TEXTS, LABELS)
-    unseen = ["good evening, how are you", "the cat sleeps on the bed"]
-    assert clf.predict(unseen).tolist() == ["greeting", "animal"]
-    clf.save(tmp_path / "clf")
-    fast = FineTunedClassifier.load(tmp_path / "clf", backend="openvino")
     np.testing.assert_allclose(fast.predict_proba(unseen), clf.predict_proba(unseen), atol=1e-4)
