@@ -136,6 +136,8 @@ def test_a_setfit_folder_carries_its_encoder_and_reloads_on_any_backend(setfit, 
     expected = setfit.predict_proba(TEXTS)
     loaded = FineTunedClassifier.load(folder, backend=backend)
     assert loaded.method == "setfit" and loaded.backend == backend
+    assert loaded.predictor_.encoder_.name == setfit.predictor_.encoder_.name
+    assert loaded.predictor_.encoder_.name.endswith("(setfit)")
     assert loaded.training_["contrastive"]["pairs"] == 320
     np.testing.assert_allclose(loaded.predict_proba(TEXTS), expected, atol=1e-4)
     np.testing.assert_allclose(load_classifier(folder, backend=backend).predict_proba(TEXTS), expected, atol=1e-4)

@@ -95,7 +95,12 @@ def load_encoder(folder: Path, config: dict[str, Any], encoder: Encoder | str | 
         elif encoder is None:
             raise ModelLoadError(f"{folder} was trained on an encoder built in memory "
                                  f"({config['encoder']['name']!r}); pass encoder= (CLI: --model)")
-    return encoder if isinstance(encoder, Encoder) else Encoder.load(encoder, backend=backend, threads=threads)
+    if isinstance(encoder, Encoder):
+        return encoder
+    loaded = Encoder.load(encoder, backend=backend, threads=threads)
+    if config["encoder"].get("bundled") and encoder == folder / BUNDLED_ENCODER:
+        loaded.name = config["encoder"]["name"]  # the trained encoder's name, not its subfolder's ("encoder")
+    return loaded
 
 
 def check_encoder(folder: Path, reference: dict[str, Any], encoder: Encoder, cache: Any = None) -> None:

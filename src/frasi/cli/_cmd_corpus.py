@@ -120,9 +120,9 @@ def verify(
         raise InputError(f"{report.folder}: {report.problems[0]}{more}; rerun frasi corpus embed with the same "
                          "settings to redo those shards")
     if not report.complete:
-        raise InputError(f"{report.folder} is not complete: {report.finished} of {report.shards} shards "
+        raise InputError(f"{report.folder} is not complete: {report.finished} of {_noun(report.shards, 'shard')} "
                          f"({_count(report.verified_rows)} of {_count(report.rows)} rows); rerun frasi corpus embed "
                          "with the same settings to finish it")
     if not display.as_json and not display.quiet:
-        err.print(f"{report.folder}: {report.shards} shards, {_count(report.rows)} rows, every input row once; "
-                  "every part matches the manifest")
+        err.print(f"{report.folder}: {_noun(report.shards, 'shard')}, {_noun(report.rows, 'row')}, every input "
+                  "row once; every part matches the manifest")
