@@ -86,21 +86,20 @@ def encoder_reference(encoder: Encoder) -> str | None:
 def load_encoder(folder: Path, config: dict[str, Any], encoder: Encoder | str | os.PathLike[str] | None, *,
                  backend: str | None, threads: int | None) -> Encoder:
     """``encoder`` (loaded if a name), or the one the classifier recorded."""
-    if encoder is None:
-        encoder = config["encoder"].get("reference")
-        if config["encoder"].get("bundled"):
-            encoder = folder / BUNDLED_ENCODER
-            if not encoder.is_dir():
-                raise ModelLoadError(f"{folder} is incomplete: its encoder folder {BUNDLED_ENCODER}/ is missing")
-        elif encoder is None:
-            raise ModelLoadError(f"{folder} was trained on an encoder built in memory "
-                                 f"({config['encoder']['name']!r}); pass encoder= (CLI: --model)")
-    if isinstance(encoder, Encoder):
-        return encoder
-    loaded = Encoder.load(encoder, backend=backend, threads=threads)
-    if config["encoder"].get("bundled") and encoder == folder / BUNDLED_ENCODER:
+    if encoder is not None:
+        return encoder if isinstance(encoder, Encoder) else Encoder.load(encoder, backend=backend, threads=threads)
+    if config["encoder"].get("bundled"):
+        bundled = folder / BUNDLED_ENCODER
+        if not bundled.is_dir():
+            raise ModelLoadError(f"{folder} is incomplete: its encoder folder {BUNDLED_ENCODER}/ is missing")
+        loaded = Encoder.load(bundled, backend=backend, threads=threads)
         loaded.name = config["encoder"]["name"]  # the trained encoder's name, not its subfolder's ("encoder")
-    return loaded
+        return loaded
+    reference = config["encoder"].get("reference")
+    if reference is None:
+        raise ModelLoadError(f"{folder} was trained on an encoder built in memory "
+                             f"({config['encoder']['name']!r}); pass encoder= (CLI: --model)")
+    return Encoder.load(reference, backend=backend, threads=threads)
 
 
 def check_encoder(folder: Path, reference: dict[str, Any], encoder: Encoder, cache: Any = None) -> None:
