@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from frasi.errors import InputError, MissingExtraError
+from frasi.errors import InputError, MissingExtraError, ModelLoadError
 from frasi.finetune import FineTunedClassifier
 from frasi.finetune.predictor import TextClassifier
 
@@ -99,6 +99,51 @@ def test_lora_trains_adapters_and_saves_a_merged_plain_model(tiny_encoder_dir, t
     (again / "frasi_classifier.json").write_bytes((folder / "frasi_classifier.json").read_bytes())
     remerged = FineTunedClassifier.load(again, backend="torch")
     np.testing.assert_allclose(remerged.decision_function(TEXTS), clf.decision_function(TEXTS), atol=1e-5)
+
+
+def test_init_seed_alone_sets_the_initial_weights(tiny_encoder_dir):
+    def head(**params):
+        clf = FineTunedClassifier(tiny_encoder_dir, method="lora", **params)
+        return clf._new_model(np.array(["animal", "greeting"]))[0].classifier.weight.detach().numpy()
+
+    np.testing.assert_array_equal(head(init_seed=3, random_state=0), head(init_seed=3, random_state=1))
+    np.testing.assert_array_equal(head(random_state=3), head(init_seed=3, random_state=0))
+    assert not np.array_equal(head(random_state=0), head(random_state=1))
+    with pytest.raises(InputError, match="init_seed"):
+        FineTunedClassifier(tiny_encoder_dir, init_seed=-1).fit(TEXTS, LABELS)
+
+
+def test_averaged_lora_adapters_merge_into_the_mean_of_their_models(tiny_encoder_dir, tmp_path):
+    from safetensors.numpy import load_file
+
+    from frasi.adapters import average_lora, merge_lora
+
+    updates = {"architectures": ["BertForSequenceClassification"]}
+    adapters, merged = [], []
+    for seed in (0, 1):
+        clf = FineTunedClassifier(tiny_encoder_dir, method="lora", lora_r=4, random_state=seed,
+                                  **{**FAST, "epochs": 1}).fit(TEXTS, LABELS)
+        adapters.append(clf.save(tmp_path / f"seed-{seed}") / "adapter")
+        (tmp_path / f"merged-{seed}").mkdir()
+        merge_lora(tiny_encoder_dir, adapters[-1], tmp_path / f"merged-{seed}", base_prefix="bert.",
+                   config_updates=updates)
+        merged.append(load_file(str(tmp_path / f"merged-{seed}" / "model.safetensors")))
+    (tmp_path / "soup").mkdir()
+    average_lora(adapters, tmp_path / "soup")
+    config = json.loads((tmp_path / "soup" / "adapter_config.json").read_text())
+    assert (config["r"], config["lora_alpha"]) == (8, 16)  # rank 2 x 4, the same alpha / r
+    (tmp_path / "merged-soup").mkdir()
+    merge_lora(tiny_encoder_dir, tmp_path / "soup", tmp_path / "merged-soup", base_prefix="bert.",
+               config_updates=updates)
+    soup = load_file(str(tmp_path / "merged-soup" / "model.safetensors"))
+    assert soup.keys() == merged[0].keys()
+    for name, value in soup.items():
+        np.testing.assert_allclose(value, (merged[0][name] + merged[1][name]) / 2, atol=1e-6, err_msg=name)
+    (tmp_path / "other").mkdir()
+    FineTunedClassifier(tiny_encoder_dir, method="lora", lora_r=2, **{**FAST, "epochs": 1}).fit(
+        TEXTS, LABELS).save(tmp_path / "other-rank")
+    with pytest.raises(ModelLoadError, match="r, lora_alpha differ"):
+        average_lora([adapters[0], tmp_path / "other-rank" / "adapter"], tmp_path / "other")
 
 
 @pytest.fixture(scope="module")

@@ -8,19 +8,23 @@ computes it, plus the whole layers copied in. This module does it without torch 
 from the base model's safetensors, and writes a standard Hugging Face
 sequence-classification folder. Adapters with options that change the arithmetic (DoRA,
 rsLoRA, per-layer ranks, transposed weights) are refused rather than merged wrongly.
+
+:func:`average_lora` averages adapters trained from the same base model (a "model soup",
+Wortsman et al. 2022) into one adapter, exactly: the mean of k low-rank updates is a
+low-rank update of k times the rank, the matrices stacked.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .errors import ModelLoadError
+from .errors import InputError, ModelLoadError
 
 ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
@@ -77,3 +81,46 @@ def merge_lora(base: Path, adapter: Path, out: Path, *, base_prefix: str, config
     for name in TOKENIZER_FILES:
         if (base / name).is_file():
             shutil.copy2(base / name, out / name)
+
+
+def average_lora(adapters: Sequence[Path], out: Path) -> None:
+    """Write to the empty folder ``out`` the adapter whose merge is the mean of the ``adapters``' merges.
+
+    Each adapter's update ``s * B @ A`` (``s = lora_alpha / r``) is kept exactly: the ``A``
+    matrices are stacked, the ``B`` matrices placed side by side and divided by k, so the
+    result has rank k x r at the same ``s``; the layers trained whole (the head) are averaged.
+    The adapters must have the same configuration and layers, and for the average to mean
+    anything, the same initial weights: runs of ``FineTunedClassifier(method="lora",
+    init_seed=...)`` that differ in ``random_state``.
+    """
+    from safetensors.numpy import save_file
+
+    if not adapters:
+        raise InputError("give at least one adapter to average")
+    read = [read_adapter(Path(folder)) for folder in adapters]
+    config, first = read[0]
+    same = ("peft_type", "task_type", "r", "lora_alpha", "target_modules", "modules_to_save", "bias")
+    for folder, (other, weights) in zip(adapters[1:], read[1:], strict=True):
+        differ = [k for k in same if _comparable(other.get(k)) != _comparable(config.get(k))]
+        if differ or {k: v.shape for k, v in weights.items()} != {k: v.shape for k, v in first.items()}:
+            what = ", ".join(differ) if differ else "the adapted layers"
+            raise ModelLoadError(f"cannot average {folder} with {adapters[0]}: {what} differ")
+    k = len(read)
+    averaged: dict[str, np.ndarray] = {}
+    for key in first:
+        parts = [weights[key].astype(np.float32) for _, weights in read]
+        if key.endswith(".lora_A.weight"):
+            averaged[key] = np.concatenate(parts, axis=0)
+        elif key.endswith(".lora_B.weight"):
+            averaged[key] = np.concatenate(parts, axis=1) / k
+        else:
+            averaged[key] = np.mean(parts, axis=0)
+    save_file({key: np.ascontiguousarray(value) for key, value in averaged.items()}, str(out / ADAPTER_WEIGHTS),
+              metadata={"format": "pt"})
+    config = {**config, "r": k * config["r"], "lora_alpha": k * config["lora_alpha"]}
+    (out / ADAPTER_CONFIG).write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def _comparable(value: Any) -> Any:
+    """A config value to compare: peft writes module lists from a set, in any order."""
+    return sorted(value) if isinstance(value, list) else value

@@ -104,7 +104,13 @@ class FineTunedClassifier(ClassifierMixin, BaseEstimator):
     contrastive_pairs:
         ``setfit``: pairs to train on (None: 20 rounds, at most 2,000 pairs).
     random_state:
-        Seed for the head's initialisation, the split, batches and pairs.
+        Seed for the head's initialisation, the split, batches, dropout and pairs.
+    init_seed:
+        ``full`` / ``lora``: seed for the new head's and the adapters' initial weights alone
+        (None: ``random_state``).
+        Runs that share it and differ in ``random_state`` start from the same weights and see
+        the data in different orders: what averaging them into one model (a model soup,
+        :func:`frasi.adapters.average_lora`) needs.
     checkpoint_dir:
         Where checkpoints go (None: a temporary folder, removed after ``fit``).
     threads:
@@ -117,8 +123,8 @@ class FineTunedClassifier(ClassifierMixin, BaseEstimator):
                  class_weight: str | Mapping[Any, float] | None = None, validation_fraction: float = 0.1,
                  early_stopping: int | None = 2, eval_steps: int | None = None, lora_r: int = 16,
                  lora_alpha: float | None = None, lora_dropout: float = 0.1, contrastive_pairs: int | None = None,
-                 random_state: int = 0, checkpoint_dir: str | os.PathLike[str] | None = None,
-                 threads: int | None = None) -> None:
+                 random_state: int = 0, init_seed: int | None = None,
+                 checkpoint_dir: str | os.PathLike[str] | None = None, threads: int | None = None) -> None:
         self.encoder = encoder
         self.method = method
         self.epochs = epochs
@@ -135,6 +141,7 @@ class FineTunedClassifier(ClassifierMixin, BaseEstimator):
         self.lora_dropout = lora_dropout
         self.contrastive_pairs = contrastive_pairs
         self.random_state = random_state
+        self.init_seed = init_seed
         self.checkpoint_dir = checkpoint_dir
         self.threads = threads
 
@@ -155,6 +162,9 @@ class FineTunedClassifier(ClassifierMixin, BaseEstimator):
         for name, value in counts.items():
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 raise InputError(f"{name} must be a positive integer, got {value!r}")
+        if self.init_seed is not None and (isinstance(self.init_seed, bool) or not isinstance(self.init_seed, int)
+                                           or self.init_seed < 0):
+            raise InputError(f"init_seed must be None or an integer >= 0, got {self.init_seed!r}")
         if not isinstance(self.validation_fraction, (int, float)) or not 0 <= self.validation_fraction < 0.5:
             raise InputError(f"validation_fraction must be in [0, 0.5), got {self.validation_fraction!r}")
         if not 0 <= self.lora_dropout < 1:
@@ -319,7 +329,7 @@ class FineTunedClassifier(ClassifierMixin, BaseEstimator):
         encoder = self.encoder
         source = getattr(encoder, "path", None) or encoder  # an Encoder, or a name or folder
         folder = transformer_folder(source)
-        transformers.set_seed(self.random_state)
+        transformers.set_seed(self.random_state if self.init_seed is None else self.init_seed)  # the adapters too
         names = [str(c) for c in classes.tolist()]
         with quiet_loading():  # the new head is reported missing from the checkpoint, as it should be
             model = AutoModelForSequenceClassification.from_pretrained(
