@@ -112,10 +112,11 @@ def full_part(data: dict, threads: int) -> dict:
     print(C.format_table(["lang", "shipped F1", "shipped acc", "frozen head F1", "TF-IDF F1", "XLM-R",
                           "XLM-T", ">= XLM-T"], rows))
     card = sentiment_card()
+    runs = card["training"]["runs"]
     return {"per_language": results, "backend": model.backend, "shipped_training": {
-        "seconds": card["training"].get("seconds"), "steps": card["training"].get("steps"),
-        "best_step": card["training"].get("best_step"), "settings": card.get("settings"),
-        "val": card.get("metrics", {}).get("val")}}
+        "seconds": card["training"].get("seconds"), "seed": card.get("seed"), "settings": card.get("settings"),
+        "runs": [{k: run.get(k) for k in ("seed", "steps", "best_step", "seconds", "val_macro_f1")} for run in runs],
+        "soup": card["training"].get("soup"), "val": card.get("metrics", {}).get("val")}}
 
 
 def few_part(data: dict, sizes: list[int], seeds: int, threads: int) -> dict:

@@ -33,12 +33,18 @@ def test_the_model_ships_as_a_small_adapter_without_pickle():
 def test_the_training_record_says_how_it_was_made():
     card = sentiment_card()
     assert card["model"]["base_model"] == "multilingual-e5-small" and card["model"]["method"] == "lora"
-    assert card["seed"] == 0 and "val" in card["data"]["selection"]
+    assert "val" in card["data"]["selection"] and card["settings"]["init_seed"] == 0
     assert set(card["metrics"]) == {"val", "test"}
     assert set(card["metrics"]["test"]) == {"es", "it", "en"}
     assert all(len(digest) == 64 for digest in card["data"]["files"].values())
     assert card["merge_check"]["max_abs_logit_difference"] < 1e-3
-    assert card["training"]["seconds"] > 0
+    runs = card["training"]["runs"]  # every run, each with its own val and test scores, and the soup's steps
+    assert card["training"]["seconds"] == pytest.approx(sum(run["seconds"] for run in runs))
+    assert all(run["seconds"] > 0 for run in runs)
+    shipped = card["seed"] if isinstance(card["seed"], list) else [card["seed"]]
+    assert set(shipped) <= {run["seed"] for run in runs}
+    assert all(set(run["metrics"]) == {"val", "test"} for run in runs)
+    assert len(card["training"]["soup"]) == len(runs) - 1
 
 
 def test_the_frozen_head_still_ships_as_plain_arrays():

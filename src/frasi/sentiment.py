@@ -46,25 +46,29 @@ LABELS = ("negative", "neutral", "positive")
 BUILD_VERSION = 1  # bump when the way the model is built from its parts changes
 
 
-def _shipped(name: str) -> Path:
-    path = SENTIMENT_MODEL_DIR / name
+def _shipped(name: str, parts: Path = SENTIMENT_MODEL_DIR) -> Path:
+    path = parts / name
     if not path.is_file():
         raise ModelLoadError(f"the shipped sentiment model is incomplete: {path} is missing; reinstall frasi")
     return path
 
 
-def sentiment_card() -> dict[str, Any]:
+def sentiment_card(parts: Path = SENTIMENT_MODEL_DIR) -> dict[str, Any]:
     """How the shipped model was trained: data and their hashes, seed, settings, validation and test metrics."""
-    return json.loads(_shipped(CARD_NAME).read_text(encoding="utf-8"))
+    return json.loads(_shipped(CARD_NAME, parts).read_text(encoding="utf-8"))
 
 
-def sentiment_model_folder(*, cache_folder: Path | None = None) -> Path:
-    """The shipped model as a full Hugging Face folder in frasi's cache, built once from e5 and the adapter."""
+def sentiment_model_folder(*, cache_folder: Path | None = None, parts: Path = SENTIMENT_MODEL_DIR) -> Path:
+    """The shipped model as a full Hugging Face folder in frasi's cache, built once from e5 and the adapter.
+
+    ``parts`` is the folder of the adapter and its ``training.json`` (the shipped ones by
+    default; the training script builds its candidates with it).
+    """
     cache = cache_folder or cache_dir()
-    card = sentiment_card()
+    card = sentiment_card(parts)
     base = resolve(card["model"]["base_model"], cache_folder=cache)
     digest = hashlib.sha256(json.dumps({"build": BUILD_VERSION, "adapter": [
-        sha256_file(_shipped(n)) for n in (ADAPTER_CONFIG, ADAPTER_WEIGHTS)],
+        sha256_file(_shipped(n, parts)) for n in (ADAPTER_CONFIG, ADAPTER_WEIGHTS)],
         "base": (base.path / "frasi_conversion.json").read_text(encoding="utf-8")
         if (base.path / "frasi_conversion.json").is_file() else str(base.path)}).encode("utf-8")).hexdigest()
     target = cache / "models" / f"frasi-sentiment-{digest[:12]}"
@@ -78,7 +82,7 @@ def sentiment_model_folder(*, cache_folder: Path | None = None) -> Path:
                         "cached in %s", base.name, target)
             model = card["model"]
             with atomic_dir(target, what="sentiment model", replace=True) as tmp:
-                merge_lora(base.path, SENTIMENT_MODEL_DIR, tmp, base_prefix=model["base_prefix"],
+                merge_lora(base.path, parts, tmp, base_prefix=model["base_prefix"],
                            config_updates={"architectures": [model["architecture"]],
                                            "id2label": dict(enumerate(LABELS)),
                                            "label2id": {label: i for i, label in enumerate(LABELS)}})
