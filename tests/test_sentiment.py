@@ -51,6 +51,13 @@ def test_the_frozen_head_still_ships_as_plain_arrays():
     assert sorted(p.name for p in SENTIMENT_HEAD_DIR.iterdir()) == ["classifier.json", "head.npz", "training.json"]
 
 
+def test_parts_without_an_adapter_are_refused(tmp_path):
+    from frasi.sentiment import sentiment_model_folder
+
+    with pytest.raises(frasi.ModelLoadError, match="not a sentiment model's parts: training.json is missing"):
+        sentiment_model_folder(cache_folder=tmp_path, parts=tmp_path)
+
+
 def test_another_encoder_is_refused():
     with pytest.raises(frasi.InputError, match="carries its own encoder"):
         frasi.load_sentiment("all-MiniLM-L6-v2")

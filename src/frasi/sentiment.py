@@ -49,6 +49,8 @@ BUILD_VERSION = 1  # bump when the way the model is built from its parts changes
 def _shipped(name: str, parts: Path = SENTIMENT_MODEL_DIR) -> Path:
     path = parts / name
     if not path.is_file():
+        if parts != SENTIMENT_MODEL_DIR:
+            raise ModelLoadError(f"{parts} is not a sentiment model's parts: {name} is missing")
         raise ModelLoadError(f"the shipped sentiment model is incomplete: {path} is missing; reinstall frasi")
     return path
 
