@@ -94,18 +94,22 @@ def main(argv=None) -> int:
     val = concatenate([splits[(lang, "val")] for lang in LANGUAGES], source="UMSAB val es + it + en")
     model_card = {**MODEL, "max_length": args.max_length}
 
-    def scores(predict) -> dict[str, dict[str, dict]]:
-        """macro-F1 and accuracy per split (val, test) and language."""
+    def predictions(predict, which=("val", "test")) -> dict[tuple[str, str], list]:
+        """The labels ``predict`` gives each (language, split) in ``which``: computed once, scored below."""
+        return {key: predict(list(data.texts)).tolist() for key, data in splits.items() if key[1] in which}
+
+    def scores(predicted: dict[tuple[str, str], list]) -> dict[str, dict[str, dict]]:
+        """macro-F1 and accuracy per split and language."""
         out: dict[str, dict[str, dict]] = {}
-        for (lang, split), data in splits.items():
-            if split != "train":
-                m = classification_metrics(list(data.labels), predict(list(data.texts)).tolist(), labels=list(LABELS))
-                out.setdefault(split, {})[lang] = {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "n": m["n"]}
+        for (lang, split), labels in predicted.items():
+            m = classification_metrics(list(splits[(lang, split)].labels), labels, labels=list(LABELS))
+            out.setdefault(split, {})[lang] = {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "n": m["n"]}
         return out
 
-    def val_f1(predict) -> float:
-        return classification_metrics(list(val.labels), predict(list(val.texts)).tolist(),
-                                      labels=list(LABELS))["macro_f1"]
+    def val_f1(predicted: dict[tuple[str, str], list]) -> float:
+        """macro-F1 on the val splits together (``val``, in LANGUAGES order): what selection reads."""
+        pooled = [label for lang in LANGUAGES for label in predicted[(lang, "val")]]
+        return classification_metrics(list(val.labels), pooled, labels=list(LABELS))["macro_f1"]
 
     work = Path(tempfile.mkdtemp(prefix="frasi-sentiment-"))
     cache = work / "cache"  # the packaged e5, converted once, and the merged candidates
@@ -135,8 +139,9 @@ def main(argv=None) -> int:
             adapter.mkdir()
             for name, data in clf.adapter_files_.items():
                 (adapter / name).write_bytes(data)
-            run = {"seed": seed, "clf": clf, "adapter": adapter, "val_macro_f1": val_f1(clf.predict),
-                   "metrics": scores(clf.predict)}
+            predicted = predictions(clf.predict)
+            run = {"seed": seed, "clf": clf, "adapter": adapter, "val_macro_f1": val_f1(predicted),
+                   "metrics": scores(predicted)}
             logging.info("seed %d: pooled val macro-F1 %.4f", seed, run["val_macro_f1"])
             runs.append(run)
 
@@ -145,7 +150,7 @@ def main(argv=None) -> int:
         soup, best, steps = [runs[0]], runs[0]["val_macro_f1"], []
         for run in runs[1:]:
             candidate = write_parts(work / f"soup-{len(steps)}", [r["adapter"] for r in [*soup, run]])
-            score = val_f1(merged(candidate).predict)
+            score = val_f1(predictions(merged(candidate).predict, which=("val",)))
             kept = score >= best
             steps.append({"seeds": [r["seed"] for r in [*soup, run]], "val_macro_f1": score, "kept": kept})
             logging.info("soup of seeds %s: pooled val macro-F1 %.4f (%s)", steps[-1]["seeds"], score,
@@ -158,7 +163,7 @@ def main(argv=None) -> int:
         shutil.rmtree(tmp, ignore_errors=True)
         write_parts(tmp, [r["adapter"] for r in soup])
         shipped = merged(tmp)
-        metrics = scores(shipped.predict)
+        metrics = scores(predictions(shipped.predict))
 
         # frasi's numpy merge must give the logits of the soup's runs, their merged weights averaged in torch
         model = soup[0]["clf"].model_

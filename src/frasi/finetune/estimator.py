@@ -156,15 +156,13 @@ class FineTunedClassifier(ClassifierMixin, BaseEstimator):
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
                                       or not math.isfinite(value) or value <= 0):
                 raise InputError(f"{name} must be a positive number, got {value!r}")
-        counts = {"batch_size": self.batch_size, "max_length": self.max_length, "lora_r": self.lora_r,
-                  "eval_steps": self.eval_steps, "early_stopping": self.early_stopping,
-                  "contrastive_pairs": self.contrastive_pairs}
-        for name, value in counts.items():
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise InputError(f"{name} must be a positive integer, got {value!r}")
-        if self.init_seed is not None and (isinstance(self.init_seed, bool) or not isinstance(self.init_seed, int)
-                                           or self.init_seed < 0):
-            raise InputError(f"init_seed must be None or an integer >= 0, got {self.init_seed!r}")
+        counts = {"batch_size": (self.batch_size, 1), "max_length": (self.max_length, 1), "lora_r": (self.lora_r, 1),
+                  "eval_steps": (self.eval_steps, 1), "early_stopping": (self.early_stopping, 1),
+                  "contrastive_pairs": (self.contrastive_pairs, 1), "init_seed": (self.init_seed, 0)}
+        for name, (value, least) in counts.items():
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < least):
+                what = "a positive integer" if least == 1 else f"an integer >= {least}"
+                raise InputError(f"{name} must be {what}, got {value!r}")
         if not isinstance(self.validation_fraction, (int, float)) or not 0 <= self.validation_fraction < 0.5:
             raise InputError(f"validation_fraction must be in [0, 0.5), got {self.validation_fraction!r}")
         if not 0 <= self.lora_dropout < 1:
