@@ -161,13 +161,20 @@ def test_setfit_tunes_the_sentence_embedding_on_pairs_and_fits_a_logistic_head(s
 
 
 def test_setfit_leaves_a_given_encoder_as_it_was(tiny_st_dir):
+    import torch
+
     from frasi import Encoder
 
     encoder = Encoder.load(tiny_st_dir)
     before = encoder.encode(TEXTS)
-    FineTunedClassifier(encoder, method="setfit", contrastive_pairs=64, batch_size=8, learning_rate=1e-3,
-                        max_length=16).fit(TEXTS, LABELS)
+    tuned = FineTunedClassifier(encoder, method="setfit", contrastive_pairs=64, batch_size=8, learning_rate=1e-3,
+                                max_length=16).fit(TEXTS, LABELS)
     np.testing.assert_array_equal(encoder.encode(TEXTS), before)
+    # the tuned copy trained its layers, not its word-embedding table
+    start, end = (dict(e.model[0].auto_model.named_parameters()) for e in (encoder, tuned.predictor_.encoder_))
+    table = next(name for name in start if "word_embeddings" in name)
+    assert torch.equal(start[table], end[table]) and end[table].requires_grad
+    assert any(not torch.equal(start[name], end[name]) for name in start if name != table)
 
 
 @pytest.mark.parametrize("backend", ["torch", "openvino"])
