@@ -85,6 +85,20 @@ def test_load_refuses_weights_that_lack_tensors(tiny_encoder_dir, tmp_path):
         Encoder.load(folder)
 
 
+@pytest.mark.parametrize("backend", ["auto", "torch"])
+def test_load_refuses_a_static_embedding_model_in_one_line(tiny_encoder_dir, tmp_path, backend):
+    """Static embeddings (model2vec's kind) have no token limit, which frasi counts and reports by."""
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import StaticEmbedding
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(tiny_encoder_dir / "tokenizer.json"))
+    folder = tmp_path / "static"
+    SentenceTransformer(modules=[StaticEmbedding(tokenizer, embedding_dim=8)]).save(str(folder))
+    with pytest.raises(ModelLoadError, match="starts with StaticEmbedding, which has no token limit"):
+        Encoder.load(folder, backend=backend)
+
+
 # ---------------------------------------------------------------- encoding
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._hf import quiet_tokenizer
+from ..errors import ModelLoadError
 from ..fingerprint import HashMemo, folder_state, model_fingerprint, weights_fingerprint
 from ..loading import settings_of
 from ..versions import versions
@@ -36,6 +38,10 @@ class TorchRuntime:
     spec = BACKENDS["torch"]
 
     def __init__(self, model: SentenceTransformer, *, threads: int | None = None, path: Path | None = None) -> None:
+        if not math.isfinite(model.max_seq_length):  # frasi counts, reports and cuts at a token limit
+            raise ModelLoadError(f"{path or 'the model'} starts with {type(model[0]).__name__}, which has no token "
+                                 "limit (static embeddings such as model2vec's); frasi encodes with transformer "
+                                 "models only")
         self.model = model
         self.threads = threads  # None: torch's own setting
         self.path = path

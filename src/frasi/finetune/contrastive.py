@@ -65,8 +65,8 @@ def train_encoder(encoder: Encoder, texts: Sequence[str], labels: np.ndarray, *,
     """Contrastive training of ``encoder``'s sentence embedding on pairs of ``texts``, in place.
 
     Texts get the encoder's default prompt, as :meth:`frasi.Encoder.encode` gives them; they
-    are cut at ``max_length`` tokens during training only. The word embeddings stay frozen.
-    Returns pairs, steps and losses.
+    are cut at ``max_length`` tokens during training only. A transformer's word embeddings stay
+    frozen. Returns pairs, steps and losses.
     """
     import torch
 
@@ -76,12 +76,15 @@ def train_encoder(encoder: Encoder, texts: Sequence[str], labels: np.ndarray, *,
     torch.manual_seed(seed)
     rounds = max(1, int(np.ceil(pairs / (2 * len(labels)))))
     drawn = draw_pairs(labels, rounds, rng)[:pairs]
-    # The word-embedding table (250k x 384 in e5, four fifths of its weights) stays as it is:
-    # a few hundred texts touch a few thousand of its rows, and its dense gradient and AdamW
-    # update made each step 1.6 times slower on 2 cores for the same losses.
-    table = model[0].auto_model.get_input_embeddings().weight
-    table_was_trainable = table.requires_grad
-    table.requires_grad_(False)
+    # A transformer's word-embedding table (250k x 384 in e5, four fifths of its weights) stays
+    # as it is: a few hundred texts touch a few thousand of its rows, and its dense gradient and
+    # AdamW update made each step 1.6 times slower on 2 cores for the same losses. A model whose
+    # first module is not a transformer trains as it is.
+    transformer = getattr(model[0], "auto_model", None)
+    table = transformer.get_input_embeddings().weight if transformer is not None else None
+    table_was_trainable = table is not None and table.requires_grad
+    if table is not None:
+        table.requires_grad_(False)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=learning_rate, weight_decay=0.0)
     steps = int(np.ceil(len(drawn) / batch_size))
@@ -115,7 +118,8 @@ def train_encoder(encoder: Encoder, texts: Sequence[str], labels: np.ndarray, *,
         progress.close()
         model.eval()
         model.max_seq_length = saved_length
-        table.requires_grad_(table_was_trainable)
+        if table is not None:
+            table.requires_grad_(table_was_trainable)
     window = max(1, min(10, steps // 2))
     return {"pairs": len(drawn), "steps": steps, "prompt": prompt or "",
             "first_loss": round(float(np.mean(losses[:window])), 5),
