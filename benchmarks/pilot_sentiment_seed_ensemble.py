@@ -35,25 +35,17 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     started_at, load_at_start = C.now_utc(), C.load_average()
 
-    from frasi.data import concatenate, read_umsab
-    from frasi.finetune import FineTunedClassifier
     from frasi.metrics import classification_metrics
     from frasi.sentiment import LABELS
 
     sys.path.insert(0, str(C.REPO_ROOT / "scripts"))
-    import train_sentiment_model as script  # its settings, so the runs rebuild as they were trained
+    import train_sentiment_model as script  # its settings and data, so the runs rebuild as they were trained
 
-    settings = script.parse_args(["--checkpoints", str(args.checkpoints)])
-    splits = read_umsab(args.data_dir / "umsab_tweet_sentiment", LANGUAGES)
-    train = concatenate([splits[(lang, "train")] for lang in LANGUAGES], source="UMSAB train es + it + en")
-    val = concatenate([splits[(lang, "val")] for lang in LANGUAGES], source="UMSAB val es + it + en")
+    settings = script.parse_args(["--checkpoints", str(args.checkpoints), "--threads", str(args.threads)])
+    splits, train, val = script.read_data(args.data_dir)
     logits: dict[int, dict[tuple[str, str], np.ndarray]] = {}
     for seed in args.seeds:
-        clf = FineTunedClassifier(
-            "multilingual-e5-small", method="lora", epochs=settings.epochs, learning_rate=settings.learning_rate,
-            head_learning_rate=settings.head_learning_rate, lora_r=settings.lora_r, batch_size=settings.batch_size,
-            max_length=settings.max_length, early_stopping=settings.patience, random_state=seed,
-            init_seed=settings.init_seed, checkpoint_dir=args.checkpoints / f"seed-{seed}", threads=args.threads)
+        clf = script.new_run(settings, seed)
         clf.fit(train.texts, train.labels, X_dev=val.texts, y_dev=val.labels, resume=True)
         assert clf.classes_.tolist() == list(LABELS)
         logits[seed] = {key: clf.decision_function(list(data.texts)) for key, data in splits.items()

@@ -41,6 +41,7 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 LANGUAGES = ("es", "it", "en")
@@ -74,6 +75,27 @@ MODEL = {"base_model": "multilingual-e5-small", "architecture": "BertForSequence
                     "classification head trained whole; merged at first use"}
 
 
+def read_data(data_dir: Path) -> tuple[dict, Any, Any]:
+    """UMSAB's splits per (language, split), and the train and val splits of LANGUAGES together."""
+    from frasi.data import concatenate, read_umsab
+
+    splits = read_umsab(data_dir / "umsab_tweet_sentiment", LANGUAGES)
+    train = concatenate([splits[(lang, "train")] for lang in LANGUAGES], source="UMSAB train es + it + en")
+    val = concatenate([splits[(lang, "val")] for lang in LANGUAGES], source="UMSAB val es + it + en")
+    return splits, train, val
+
+
+def new_run(args: argparse.Namespace, seed: int) -> Any:
+    """The classifier of one run (``seed``: data order and dropout), as ``args`` set it up; not fitted."""
+    from frasi.finetune import FineTunedClassifier
+
+    return FineTunedClassifier(
+        "multilingual-e5-small", method="lora", epochs=args.epochs, learning_rate=args.learning_rate,
+        head_learning_rate=args.head_learning_rate, lora_r=args.lora_r, batch_size=args.batch_size,
+        max_length=args.max_length, early_stopping=args.patience, random_state=seed, init_seed=args.init_seed,
+        checkpoint_dir=args.checkpoints / f"seed-{seed}" if args.checkpoints else None, threads=args.threads)
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -82,16 +104,14 @@ def main(argv=None) -> int:
     import frasi
     from frasi._fs import sha256_file
     from frasi.adapters import average_lora
-    from frasi.data import UMSAB_LABELS, concatenate, read_umsab, umsab_files
+    from frasi.data import UMSAB_LABELS, umsab_files
     from frasi.finetune import FineTunedClassifier
     from frasi.metrics import classification_metrics
     from frasi.sentiment import LABELS, sentiment_model_folder
     from frasi.versions import versions
 
     root = args.data_dir / "umsab_tweet_sentiment"
-    splits = read_umsab(root, LANGUAGES)
-    train = concatenate([splits[(lang, "train")] for lang in LANGUAGES], source="UMSAB train es + it + en")
-    val = concatenate([splits[(lang, "val")] for lang in LANGUAGES], source="UMSAB val es + it + en")
+    splits, train, val = read_data(args.data_dir)
     model_card = {**MODEL, "max_length": args.max_length}
 
     def predictions(predict, which=("val", "test")) -> dict[tuple[str, str], list]:
@@ -128,11 +148,7 @@ def main(argv=None) -> int:
     try:
         runs = []
         for seed in args.seeds:
-            clf = FineTunedClassifier(
-                "multilingual-e5-small", method="lora", epochs=args.epochs, learning_rate=args.learning_rate,
-                head_learning_rate=args.head_learning_rate, lora_r=args.lora_r, batch_size=args.batch_size,
-                max_length=args.max_length, early_stopping=args.patience, random_state=seed, init_seed=args.init_seed,
-                checkpoint_dir=args.checkpoints / f"seed-{seed}" if args.checkpoints else None, threads=args.threads)
+            clf = new_run(args, seed)
             clf.fit(train.texts, train.labels, X_dev=val.texts, y_dev=val.labels, resume=args.resume)
             assert clf.classes_.tolist() == list(LABELS)
             adapter = work / f"seed-{seed}"
